@@ -1,0 +1,74 @@
+"""Atomic file output: nothing is ever half-written.
+
+Every writer here goes to a temporary file in the target's folder and renames it into place, so a
+crash leaves either the old file or the new one, never a torn one.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success fsync it and rename it onto `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix or ".tmp",
+                               dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def write_csv(path: str | os.PathLike, frame) -> Path:
+    """Write a pandas DataFrame as CSV, atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return Path(path)
+
+
+def save_figure(fig, path: str | os.PathLike, **kwargs) -> Path:
+    """Save a matplotlib figure atomically, with metadata that does not change between runs."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".") or "png"
+    metadata = {"png": {"Software": None}, "pdf": {"Creator": None, "Producer": None,
+                                                  "CreationDate": None}}.get(fmt)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, metadata=metadata, **kwargs)
+    return path
+
+
+def _json_default(obj: Any):
+    if hasattr(obj, "item"):  # numpy and torch scalars
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
