@@ -1,0 +1,240 @@
+"""Command line: `python -m paperlib {schedule,lr-find,train} ...`.
+
+Bad input of any kind exits with status 2 and one line on stderr that names the problem.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from .errors import ConfigError, PaperlibError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage block
+        raise ConfigError(f"{message} (see '{self.prog} --help')")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    value = _positive_int(text) if text.strip() != "0" else 0
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _schedule_flags(p: argparse.ArgumentParser, *, with_total: bool) -> None:
+    g = p.add_argument_group("schedule")
+    g.add_argument("--style", choices=("smith", "three-phase"), default="smith",
+                   help="1cycle style: Smith's Caffe code, or min->max->min then annihilation")
+    g.add_argument("--lr", type=_float, help="lr of constant/multistep schedules")
+    g.add_argument("--lr-min", type=_float)
+    g.add_argument("--lr-max", type=_float)
+    g.add_argument("--step-size", type=_positive_int, help="half a cycle, in steps")
+    if with_total:
+        g.add_argument("--total", type=_positive_int, required=True, help="number of steps")
+    g.add_argument("--final-lr", type=_float, help="three-phase: lr at the last step")
+    g.add_argument("--milestones", type=_positive_int, nargs="*", default=[])
+    g.add_argument("--gamma", type=_float, default=0.1)
+    g.add_argument("--momentum", type=_float, default=0.9, help="constant momentum")
+    g.add_argument("--mom-max", type=_float, help="cyclical momentum: start/end value")
+    g.add_argument("--mom-min", type=_float, help="cyclical momentum: value at the lr peak")
+
+
+def _data_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data and model")
+    g.add_argument("--dataset", default="cifar10", help="cifar10 or cifar100")
+    g.add_argument("--model", default="resnet20", help="see paperlib.models.MODEL_NAMES")
+    g.add_argument("--init", default="msra", help="msra, xavier or torch")
+    g.add_argument("--batch-size", type=_positive_int, default=128)
+    g.add_argument("--subset", type=_positive_int, help="train on a stratified subset of N images")
+    g.add_argument("--test-subset", type=_positive_int,
+                   help="evaluate on a fixed stratified subset of N test images")
+    g.add_argument("--augment", default="crop-flip", help="crop-flip, flip (Caffe) or none")
+    g.add_argument("--normalize", default="channel", help="channel or mean-image (Caffe)")
+    g.add_argument("--optimizer", default="sgd",
+                   help="sgd, nesterov, caffe-sgd or caffe-nesterov")
+    g.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    g.add_argument("--precision", default="auto", help="auto (bf16 on CUDA), fp32 or bf16")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--eval-every", type=_nonneg_int, default=0,
+                   help="evaluate on the test set every N steps (0: only at the end)")
+    g.add_argument("--progress", action="store_true", help="show a progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m paperlib", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sched = sub.add_parser("schedule", help="print a schedule as CSV (step,lr,momentum)")
+    sched.add_argument("kind", help="one-cycle, triangular, multistep, constant, linear or exp")
+    _schedule_flags(sched, with_total=True)
+    sched.add_argument("--plot", type=Path, help="also draw the schedule into this image file")
+
+    find = sub.add_parser("lr-find", help="run an LR range test")
+    _data_flags(find)
+    find.add_argument("--lr-min", type=_float, required=True)
+    find.add_argument("--lr-max", type=_float, required=True)
+    find.add_argument("--steps", type=_positive_int, required=True)
+    find.add_argument("--mode", choices=("linear", "exp"), default="linear")
+    find.add_argument("--weight-decay", type=_float, nargs="+", default=[5e-4],
+                      help="one or more values: several run a weight-decay sweep")
+    find.add_argument("--momentum", type=_float, default=0.9)
+    find.add_argument("--mom-max", type=_float, help="ramp momentum from this ...")
+    find.add_argument("--mom-min", type=_float, help="... to this over the sweep (Fig 15a)")
+    find.add_argument("--divergence-factor", type=_float, default=4.0)
+    find.add_argument("--out", type=Path, required=True)
+    find.add_argument("--overwrite", action="store_true")
+
+    train = sub.add_parser("train", help="train with a schedule; metrics, run.json, checkpoints")
+    _data_flags(train)
+    train.add_argument("--schedule", default="one-cycle")
+    _schedule_flags(train, with_total=False)
+    train.add_argument("--weight-decay", type=_float, default=5e-4)
+    train.add_argument("--steps", type=_positive_int, required=True)
+    train.add_argument("--checkpoint-every", type=_nonneg_int, default=0)
+    train.add_argument("--out", type=Path, required=True)
+    train.add_argument("--resume", action="store_true")
+    train.add_argument("--overwrite", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return {"schedule": cmd_schedule, "lr-find": cmd_lr_find, "train": cmd_train}[
+            args.command](args)
+    except PaperlibError as e:
+        print(f"paperlib: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt as e:
+        from .train import RunInterrupted
+        if isinstance(e, RunInterrupted):
+            print(f"paperlib: {e}", file=sys.stderr)
+            return 128 + e.signum
+        print("paperlib: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+
+
+def _schedules(args, total: int, kind: str):
+    from .experiment import make_schedules
+    return make_schedules(kind, total=total, lr=args.lr, lr_min=args.lr_min, lr_max=args.lr_max,
+                          step_size=args.step_size, style=args.style, final_lr=args.final_lr,
+                          milestones=args.milestones, gamma=args.gamma, momentum=args.momentum,
+                          mom_max=args.mom_max, mom_min=args.mom_min)
+
+
+def cmd_schedule(args) -> int:
+    from .schedules import schedule_frame
+    lr_s, mom_s = _schedules(args, args.total, args.kind)
+    frame = schedule_frame(lr_s, mom_s, total=args.total)
+    if args.plot is not None:
+        from . import io
+        from .plots import plot_training
+        fig = plot_training(frame.assign(split="train", loss=float("nan")),
+                            title=f"{args.kind} schedule")
+        io.save_figure(fig, args.plot, dpi=110, bbox_inches="tight")
+    frame.to_csv(sys.stdout, index=False, columns=["step", "lr", "momentum"])
+    return 0
+
+
+def _setup(args):
+    """Data and model from the shared flags; errors surface before any training starts."""
+    from .experiment import make_data, make_model
+    from .train import resolve_device, use_bf16
+    device = resolve_device(args.device)
+    use_bf16(args.precision, device)  # validates the flag now, not after the data is loaded
+    data = make_data(args.dataset, batch_size=args.batch_size, device=device, subset=args.subset,
+                     test_subset=args.test_subset, seed=args.seed, augment=args.augment,
+                     normalize=args.normalize)
+    model = make_model(args.model, num_classes=len(data.train_split.classes), init=args.init,
+                       seed=args.seed, device=device)
+    config = {"dataset": args.dataset, "model": args.model, "init": args.init,
+              "batch_size": args.batch_size, "subset": args.subset,
+              "test_subset": args.test_subset, "augment": args.augment,
+              "normalize": args.normalize, "optimizer": args.optimizer, "seed": args.seed,
+              "device": str(device), "data": data.describe()}
+    return data, model, config
+
+
+def cmd_lr_find(args) -> int:
+    from .range_test import lr_range_test, save_range_tests
+    from .runs import RunDir
+    from .schedules import linear_range
+    with RunDir(args.out, overwrite=args.overwrite, marker="lr_find.json",
+                artifacts=("lr_find.csv", "lr_find.png")):
+        data, model, config = _setup(args)
+        momentum = args.momentum
+        if args.mom_max is not None or args.mom_min is not None:
+            if args.mom_max is None or args.mom_min is None:
+                raise ConfigError("--mom-max and --mom-min go together")
+            momentum = linear_range(args.mom_max, args.mom_min, args.steps)
+        results = [lr_range_test(model, data.train, lr_min=args.lr_min, lr_max=args.lr_max,
+                                 steps=args.steps, mode=args.mode, momentum=momentum,
+                                 weight_decay=wd, optimizer=args.optimizer, test=data.test,
+                                 eval_every=args.eval_every, precision=args.precision,
+                                 divergence_factor=args.divergence_factor,
+                                 progress=args.progress or None, config=config)
+                   for wd in args.weight_decay]
+        doc = save_range_tests(results, args.out, "lr_find",
+                               title=f"LR range test, {config['model']}, {data.train_split.label}")
+    for entry in doc["runs"]:
+        smith = entry["suggestions"]["smith"]
+        print(f"weight_decay={entry['weight_decay']:g}: status={entry['status']}, "
+              f"suggested lr_max={_fmt(smith['lr_max'])} lr_min={_fmt(smith['lr_min'])} "
+              f"({smith['basis']}); valley={_fmt(entry['suggestions']['valley']['lr'])}")
+    print(f"wrote {args.out}/lr_find.csv, lr_find.json, lr_find.png")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from . import io
+    from .plots import plot_training
+    from .runs import RunDir
+    from .train import fit
+    with RunDir(args.out, resume=args.resume, overwrite=args.overwrite):
+        pass  # refuse a locked, finished or unwritable folder before the data is loaded
+    lr_s, mom_s = _schedules(args, args.steps, args.schedule)
+    data, model, config = _setup(args)
+    result = fit(model, data.train, steps=args.steps, lr=lr_s, momentum=mom_s,
+                 weight_decay=args.weight_decay, optimizer=args.optimizer, test=data.test,
+                 eval_every=args.eval_every or args.steps, out_dir=args.out,
+                 checkpoint_every=args.checkpoint_every, resume=args.resume,
+                 overwrite=args.overwrite, precision=args.precision,
+                 progress=args.progress or None, config=config)
+    fig = plot_training(result.metrics, title=f"{config['model']}, {data.train_split.label}")
+    io.save_figure(fig, args.out / "training.png", dpi=110, bbox_inches="tight")
+    line = f"status={result.status} steps={result.steps_done}"
+    if result.diverged_at is not None:
+        line += f" diverged at step {result.diverged_at}"
+    if len(result.test):
+        line += (f" test_loss={result.test['loss'].iloc[-1]:.4f}"
+                 f" test_accuracy={result.test['accuracy'].iloc[-1]:.4f}")
+    print(line)
+    print(f"wrote {args.out}/metrics.csv, run.json, training.png")
+    return 0
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4g}"

@@ -1,0 +1,110 @@
+"""Glue shared by the CLI and the notebooks: data, model and schedules from plain settings."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from . import schedules as S
+from .data import DeviceLoader, ImageSplit, NormStats, load_split, stratified_subset
+from .errors import ConfigError
+from .models import build_model
+from .train import resolve_device
+
+SCHEDULES = ("one-cycle", "triangular", "multistep", "constant", "linear", "exp")
+
+
+@dataclass
+class Data:
+    train: DeviceLoader
+    test: DeviceLoader
+    train_split: ImageSplit
+    test_split: ImageSplit
+
+    def describe(self) -> dict:
+        return {"dataset": self.train_split.label, "source": self.train_split.source,
+                "train_images": len(self.train_split.labels),
+                "test_images": len(self.test_split.labels)}
+
+
+def make_data(dataset: str, *, batch_size: int = 128, device: str | torch.device = "cpu",
+              subset: int | None = None, test_subset: int | None = None, seed: int = 0,
+              augment: str = "crop-flip", normalize: str = "channel", test_augment: str = "none",
+              test_batch_size: int = 500, channels_last: bool = False, root=None) -> Data:
+    """Train and test loaders on `device`; `subset`/`test_subset` draw seeded stratified subsets.
+
+    Normalisation statistics always come from the full training split, as a user would compute
+    them once for the dataset.
+    """
+    device = resolve_device(device)
+    train_split = load_split(dataset, "train", root=root)
+    test_split = load_split(dataset, "test", root=root)
+    stats = NormStats.from_split(train_split)
+    if subset:
+        train_split = train_split.subset(stratified_subset(train_split.labels, subset, seed))
+    if test_subset:
+        # The test subset does not depend on the run's seed: every run is scored on the same images.
+        test_split = test_split.subset(stratified_subset(test_split.labels, test_subset, 0))
+    common = dict(stats=stats, device=device, normalize=normalize, channels_last=channels_last)
+    train = DeviceLoader(train_split, batch_size, augment=augment, shuffle=True, drop_last=True,
+                         seed=seed, **common)
+    test = DeviceLoader(test_split, min(test_batch_size, len(test_split.labels)),
+                        augment=test_augment, shuffle=False, drop_last=False, seed=seed, **common)
+    return Data(train, test, train_split, test_split)
+
+
+def make_model(name: str, *, num_classes: int = 10, init: str = "msra", seed: int = 0,
+               device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Build a model with its initial weights drawn from `seed`, placed on `device`."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_model(name, num_classes=num_classes, init=init)
+    return model.to(resolve_device(device))
+
+
+def make_schedules(kind: str, *, total: int, lr: float | None = None, lr_min: float | None = None,
+                   lr_max: float | None = None, step_size: int | None = None,
+                   style: str = "smith", final_lr: float | None = None,
+                   milestones: list[int] | None = None, gamma: float = 0.1,
+                   momentum: float = 0.9, mom_max: float | None = None,
+                   mom_min: float | None = None):
+    """(lr schedule, momentum schedule) for one of SCHEDULES, from the CLI's flat settings.
+
+    Momentum: constant `momentum` unless `mom_max`/`mom_min` are given; then it cycles inversely
+    to the lr (one-cycle, triangular) or ramps from mom_max to mom_min (linear, exp: Fig 15a).
+    """
+    def need(**values):
+        for name, value in values.items():
+            if value is None:
+                flag = name.replace("_", "-")
+                raise ConfigError(f"schedule {kind!r} needs --{flag}")
+        return values.values()
+
+    cyclical = mom_max is not None or mom_min is not None
+    if cyclical:
+        mom_max, mom_min = need(mom_max=mom_max, mom_min=mom_min)
+    if kind == "one-cycle":
+        lr_min, lr_max, step_size = need(lr_min=lr_min, lr_max=lr_max, step_size=step_size)
+        lr_s, mom_s = S.one_cycle(style, lr_min, lr_max, step_size, total, final_lr=final_lr,
+                                  mom_max=mom_max if cyclical else momentum,
+                                  mom_min=mom_min if cyclical else momentum)
+        return lr_s, mom_s
+    if kind == "triangular":
+        lr_min, lr_max, step_size = need(lr_min=lr_min, lr_max=lr_max, step_size=step_size)
+        lr_s = S.triangular(lr_min, lr_max, step_size)
+        mom_s = S.cyclical_momentum(mom_max, mom_min, step_size) if cyclical else S.constant(momentum)
+        return lr_s, mom_s
+    if kind in ("linear", "exp"):
+        lr_min, lr_max = need(lr_min=lr_min, lr_max=lr_max)
+        lr_s = (S.linear_range if kind == "linear" else S.exp_range)(lr_min, lr_max, total)
+        mom_s = S.linear_range(mom_max, mom_min, total) if cyclical else S.constant(momentum)
+        return lr_s, mom_s
+    if cyclical:
+        raise ConfigError(f"--mom-max/--mom-min need a cyclical or range schedule, not {kind!r}")
+    if kind == "multistep":
+        (lr,) = need(lr=lr)
+        return S.multistep(lr, milestones or [], gamma), S.constant(momentum)
+    if kind == "constant":
+        (lr,) = need(lr=lr)
+        return S.constant(lr), S.constant(momentum)
+    raise ConfigError(f"schedule {kind!r} is unknown; choose one of {', '.join(SCHEDULES)}")

@@ -1,0 +1,76 @@
+"""Where a result came from: code version, packages, device, time. Goes into every JSON sidecar."""
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+_PACKAGES = ("paperlib", "torch", "torchvision", "numpy", "pandas", "matplotlib", "seaborn")
+
+
+def provenance(device: str | torch.device | None = None) -> dict:
+    """A JSON-able record of the code, packages and machine a result was produced with."""
+    return {
+        "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
+        "packages": package_versions(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": device_name(device),
+        "torch_threads": torch.get_num_threads(),
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+@functools.cache
+def git_commit() -> str | None:
+    return _git("rev-parse", "HEAD")
+
+
+def git_dirty() -> bool | None:
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return None if status is None else bool(status)
+
+
+@functools.cache
+def package_versions() -> dict:
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def device_name(device: str | torch.device | None = None) -> str:
+    device = torch.device(device) if device is not None else None
+    if device is not None and device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU: {cpu_model()} ({torch.get_num_threads()} threads)"
+
+
+@functools.cache
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None

@@ -1,0 +1,66 @@
+"""Caffe's SGD update rule, checked in closed form and against PyTorch's SGD."""
+import pytest
+import torch
+
+from paperlib.errors import ConfigError
+from paperlib.optim import CaffeSGD, make_optimizer
+
+
+def _quadratic_steps(opt, w, lrs):
+    """Minimise 0.5*w^2 (gradient = w) with the given lr at each step; return w after each."""
+    out = []
+    for lr in lrs:
+        for group in opt.param_groups:
+            group["lr"] = lr
+        opt.zero_grad()
+        (0.5 * (w ** 2).sum()).backward()
+        opt.step()
+        out.append(w.detach().clone())
+    return out
+
+
+def test_caffe_sgd_matches_the_update_rule_by_hand():
+    w = torch.tensor([1.0], requires_grad=True)
+    opt = CaffeSGD([w], lr=0.1, momentum=0.9, weight_decay=0.01)
+    lrs = [0.1, 0.2, 0.4]
+    got = _quadratic_steps(opt, w, lrs)
+    wv, v = 1.0, 0.0
+    for lr, g in zip(lrs, got):
+        v = 0.9 * v + lr * (wv + 0.01 * wv)  # v <- m v + lr (g + wd w)
+        wv = wv - v
+        assert g.item() == pytest.approx(wv, rel=1e-6)
+
+
+def test_caffe_nesterov_matches_the_update_rule_by_hand():
+    w = torch.tensor([1.0], requires_grad=True)
+    opt = CaffeSGD([w], lr=0.1, momentum=0.9, nesterov=True)
+    lrs = [0.1, 0.3, 0.05]
+    got = _quadratic_steps(opt, w, lrs)
+    wv, v = 1.0, 0.0
+    for lr, g in zip(lrs, got):
+        v_new = 0.9 * v + lr * wv
+        wv = wv - ((1 + 0.9) * v_new - 0.9 * v)
+        v = v_new
+        assert g.item() == pytest.approx(wv, rel=1e-6)
+
+
+def test_caffe_and_torch_sgd_agree_at_constant_lr_and_differ_when_it_changes():
+    def run(kind, lrs):
+        torch.manual_seed(0)
+        w = torch.randn(5, requires_grad=True)
+        opt = make_optimizer(kind, [w], lr=lrs[0], momentum=0.9, weight_decay=1e-3)
+        return _quadratic_steps(opt, w, lrs)[-1]
+
+    constant = [0.1] * 6
+    assert torch.allclose(run("sgd", constant), run("caffe-sgd", constant), atol=1e-6)
+    assert torch.allclose(run("nesterov", constant), run("caffe-nesterov", constant), atol=1e-6)
+    rising = [0.1, 0.2, 0.4, 0.8, 1.6, 3.2]
+    assert not torch.allclose(run("sgd", rising), run("caffe-sgd", rising), atol=1e-3)
+
+
+def test_optimizer_arguments_are_checked():
+    w = torch.zeros(1, requires_grad=True)
+    with pytest.raises(ConfigError, match="optimizer 'adamw' is unknown"):
+        make_optimizer("adamw", [w])
+    with pytest.raises(ConfigError, match="momentum"):
+        CaffeSGD([w], lr=0.1, momentum=1.0)

@@ -1,0 +1,191 @@
+"""LR range test: exact lr history, divergence stop, exact state restore, pure suggestions."""
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from helpers import synthetic_loaders, tiny_model
+from paperlib.errors import ConfigError
+from paperlib.range_test import (RangeTestResult, load_range_tests, lr_range_test,
+                                 preserved_state, save_range_tests, smooth_losses, suggest_smith,
+                                 suggest_steep, suggest_valley, weight_decay_sweep)
+
+
+def _state(model, optimizer=None):
+    snap = {k: v.clone() for k, v in model.state_dict().items()}
+    opt = None
+    if optimizer is not None:
+        opt = {i: {k: v.clone() for k, v in s.items()} for i, s in enumerate(optimizer.state.values())}
+        opt["groups"] = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+    return snap, opt
+
+
+def _assert_same(a, b):
+    assert a[0].keys() == b[0].keys()
+    for k in a[0]:
+        assert torch.equal(a[0][k], b[0][k]), k
+    assert (a[1] is None) == (b[1] is None)
+    if a[1] is not None:
+        assert a[1]["groups"] == b[1]["groups"]
+        for i in a[1]:
+            if i != "groups":
+                for k in a[1][i]:
+                    assert torch.equal(a[1][i][k], b[1][i][k])
+
+
+def _warm_optimizer(model, train):
+    """A user's optimizer with momentum buffers and BN statistics already moved by training."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    for step in range(3):
+        x, y = train.batch(step)
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return opt
+
+
+@pytest.mark.parametrize("mode", ["linear", "exp"])
+def test_lr_history_is_exactly_the_ramp(mode):
+    train, _ = synthetic_loaders()
+    result = lr_range_test(tiny_model(), train, lr_min=1e-3, lr_max=1.0, steps=30, mode=mode,
+                           divergence_factor=None)
+    lrs = result.train["lr"].to_numpy()
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1.0)
+    if mode == "linear":
+        assert np.allclose(np.diff(lrs), (1.0 - 1e-3) / 29)
+    else:
+        assert np.allclose(np.diff(np.log(lrs)), np.log(1000) / 29)
+
+
+def test_state_is_restored_exactly_after_a_completed_test():
+    train, test = synthetic_loaders()
+    model = tiny_model()
+    opt = _warm_optimizer(model, train)
+    before = _state(model, opt)
+    torch.manual_seed(123)
+    expected_draw = torch.rand(3)
+    torch.manual_seed(123)
+    lr_range_test(model, train, lr_min=0.01, lr_max=1.0, steps=20, optimizer=opt, test=test,
+                  eval_every=10)
+    assert torch.equal(torch.rand(3), expected_draw)  # RNG as if the test never ran
+    _assert_same(before, _state(model, opt))
+    assert model.training
+
+
+class Boom(RuntimeError):
+    pass
+
+
+@pytest.mark.parametrize("failure", [Boom, KeyboardInterrupt])
+def test_state_is_restored_when_the_sweep_is_interrupted(failure):
+    train, _ = synthetic_loaders()
+    model = tiny_model()
+    opt = _warm_optimizer(model, train)
+    before = _state(model, opt)
+    calls = {"n": 0}
+
+    def hook(module, inputs):
+        calls["n"] += 1
+        if calls["n"] == 8:
+            raise failure()
+    handle = model.register_forward_pre_hook(hook)
+    py_state = random.getstate()
+    with pytest.raises(failure):
+        lr_range_test(model, train, lr_min=0.01, lr_max=1.0, steps=20, optimizer=opt)
+    handle.remove()
+    _assert_same(before, _state(model, opt))
+    assert random.getstate() == py_state
+
+
+def test_divergence_stops_the_sweep_and_the_state_comes_back():
+    train, _ = synthetic_loaders()
+    model = tiny_model()
+    before = _state(model)
+    result = lr_range_test(model, train, lr_min=0.01, lr_max=1e6, steps=60, mode="exp",
+                           log_every=2)
+    assert result.status in ("stopped", "diverged")
+    assert len(result.train) < 60
+    _assert_same(before, _state(model))
+
+
+def test_weight_decay_sweep_starts_every_run_from_the_same_state():
+    train, _ = synthetic_loaders()
+    model = tiny_model()
+    results = weight_decay_sweep(model, train, weight_decays=[1e-3, 1e-5], lr_min=0.01,
+                                 lr_max=0.5, steps=6, log_every=3)
+    first = [r.train["loss"].iloc[0] for r in results]
+    assert first[0] == first[1]  # same weights and same first batch
+    assert [r.train["weight_decay"].iloc[0] for r in results] == [1e-3, 1e-5]
+    assert results[0].train["loss"].iloc[-1] != results[1].train["loss"].iloc[-1]
+
+
+def test_smoothing_is_bias_corrected():
+    assert smooth_losses(np.array([2.0, 2.0, 2.0]), 0.98) == pytest.approx([2.0, 2.0, 2.0])
+    out = smooth_losses(np.array([1.0, 3.0]), 0.5)
+    assert out == pytest.approx([1.0, (0.25 * 1 + 0.5 * 3) / 0.75])
+
+
+def _synthetic_result(lrs, train_loss, test_lrs=None, test_loss=None, test_acc=None, mode="linear"):
+    rows = [{"step": i, "split": "train", "lr": lr, "momentum": 0.9, "weight_decay": 0.0,
+             "loss": loss, "accuracy": np.nan} for i, (lr, loss) in enumerate(zip(lrs, train_loss))]
+    for j, lr in enumerate(test_lrs if test_lrs is not None else []):
+        rows.append({"step": j, "split": "test", "lr": lr, "momentum": 0.9, "weight_decay": 0.0,
+                     "loss": test_loss[j], "accuracy": test_acc[j]})
+    return RangeTestResult(pd.DataFrame(rows), mode, "stopped", {"smoothing": 0.0})
+
+
+def test_smith_rule_reads_the_test_loss_minimum():
+    lrs = np.linspace(0.1, 3.0, 100)
+    test_lrs = np.linspace(0.1, 3.0, 30)
+    test_loss = (test_lrs - 1.2) ** 2 + 0.5
+    test_acc = 0.9 - 0.1 * (test_lrs - 1.0) ** 2
+    result = _synthetic_result(lrs, np.ones(100), test_lrs, test_loss, test_acc)
+    s = suggest_smith(result)
+    assert s["lr_max"] == pytest.approx(1.2, abs=0.11)
+    assert s["lr_min"] == pytest.approx(s["lr_max"] / 10)
+    assert s["basis"] == "test loss"
+    assert s["lr_at_best_test_accuracy"] == pytest.approx(1.0, abs=0.11)
+
+
+def test_valley_and_steep_on_a_known_curve():
+    lrs = np.geomspace(1e-4, 10, 200)
+    x = np.log10(lrs)
+    loss = 2.3 - 1.5 / (1 + np.exp(-(x + 2) * 3)) + np.where(x > 0, 5 * x ** 2, 0)
+    result = _synthetic_result(lrs, loss, mode="exp")
+    steep = suggest_steep(result)["lr"]
+    assert np.log10(steep) == pytest.approx(-2, abs=0.15)  # the sigmoid's steepest point
+    valley = suggest_valley(result)
+    assert 1e-4 <= valley["lr"] <= 1.0 and valley["valley"][1] == pytest.approx(1.0, rel=0.1)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    train, test = synthetic_loaders()
+    model = tiny_model()
+    results = weight_decay_sweep(model, train, weight_decays=[1e-4, 1e-3], lr_min=0.01,
+                                 lr_max=0.5, steps=10, log_every=5, test=test, eval_every=5)
+    doc = save_range_tests(results, tmp_path)
+    for name in ("lr_find.csv", "lr_find.json", "lr_find.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    back = load_range_tests(tmp_path / "lr_find.csv")
+    assert [r.suggest()["smith"] for r in back] == [run["suggestions"]["smith"] for run in doc["runs"]]
+
+
+def test_bad_range_arguments():
+    train, _ = synthetic_loaders()
+    with pytest.raises(ConfigError, match="lr_min"):
+        lr_range_test(tiny_model(), train, lr_min=1.0, lr_max=0.1, steps=5)
+    with pytest.raises(ConfigError, match="mode"):
+        lr_range_test(tiny_model(), train, lr_min=0.1, lr_max=1.0, steps=5, mode="cosine")
+    with pytest.raises(ConfigError, match="lr_min must be > 0"):
+        lr_range_test(tiny_model(), train, lr_min=0.0, lr_max=1.0, steps=5, mode="exp")
+
+
+def test_preserved_state_without_optimizer_restores_bn_statistics():
+    model = tiny_model()
+    before = _state(model)
+    with preserved_state(model):
+        model.train()
+        model(torch.randn(8, 3, 32, 32))  # moves running_mean/var
+    _assert_same(before, _state(model))

@@ -1,0 +1,162 @@
+"""The training loop: schedules applied, loss falls, logs, checkpoints, resume, divergence."""
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from helpers import real_data_root, synthetic_loaders, tiny_model
+from paperlib import schedules as S
+from paperlib.errors import CheckpointError, ConfigError, OutputDirError
+from paperlib.train import fit
+
+
+class RecordingSGD(torch.optim.SGD):
+    """SGD that records the lr and momentum it actually used at each step."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.used = []
+
+    def step(self, closure=None):
+        g = self.param_groups[0]
+        self.used.append((g["lr"], g["momentum"], g["weight_decay"]))
+        return super().step(closure)
+
+
+def test_loop_applies_the_schedules_and_logs_them():
+    train, _ = synthetic_loaders()
+    model = tiny_model()
+    lr, mom = S.one_cycle("smith", 0.05, 0.5, 10, 25, mom_max=0.95, mom_min=0.85)
+    opt = RecordingSGD(model.parameters(), lr=0.1, momentum=0.9)
+    result = fit(model, train, steps=25, lr=lr, momentum=mom, weight_decay=1e-4, optimizer=opt,
+                 log_every=7)
+    expected = [(lr(s), mom(s), 1e-4) for s in range(25)]
+    assert [v for used in opt.used for v in used] == pytest.approx([v for e in expected for v in e])
+    log = result.train
+    assert list(log["step"]) == list(range(25))
+    assert list(log["lr"]) == pytest.approx([lr(s) for s in range(25)])
+    assert list(log["momentum"]) == pytest.approx([mom(s) for s in range(25)])
+    assert result.status == "completed" and result.steps_done == 25
+
+
+def test_loss_falls_on_a_learnable_task_and_test_rows_come_every_k_steps():
+    train, test = synthetic_loaders()
+    result = fit(tiny_model(), train, steps=60, lr=0.05, momentum=0.9, test=test, eval_every=20,
+                 log_every=10)
+    losses = result.train["loss"]
+    assert losses.iloc[-10:].mean() < 0.6 * losses.iloc[:10].mean()
+    assert list(result.test["step"]) == [20, 40, 60]
+    assert result.test["accuracy"].iloc[-1] > 0.5  # 10 classes: chance is 0.1
+
+
+def test_same_seed_gives_identical_metrics(tmp_path):
+    def run(out):
+        train, test = synthetic_loaders(seed=3)
+        fit(tiny_model(seed=3), train, steps=20, lr=0.1, momentum=0.9, test=test, eval_every=10,
+            out_dir=out)
+        return (out / "metrics.csv").read_text()
+
+    assert run(tmp_path / "a") == run(tmp_path / "b")
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def _crash_at(model, step_to_crash):
+    calls = {"n": 0}
+
+    def hook(module, inputs):
+        if module.training:
+            calls["n"] += 1
+            if calls["n"] == step_to_crash + 1:
+                raise Crash()
+    return model.register_forward_pre_hook(hook)
+
+
+def test_resume_after_a_crash_is_bit_identical(tmp_path):
+    kwargs = dict(steps=30, lr=S.triangular(0.02, 0.3, 10), momentum=0.9, weight_decay=5e-4,
+                  eval_every=10, checkpoint_every=10, log_every=4)
+    train, test = synthetic_loaders(seed=1)
+    fit(tiny_model(seed=1), train, test=test, out_dir=tmp_path / "whole", **kwargs)
+
+    model = tiny_model(seed=1)
+    handle = _crash_at(model, 25)
+    with pytest.raises(Crash):
+        fit(model, train, test=test, out_dir=tmp_path / "broken", **kwargs)
+    handle.remove()
+    # the crashed run kept its rows up to the last flush, beyond the step-20 checkpoint
+    assert pd.read_csv(tmp_path / "broken" / "metrics.csv")["step"].max() >= 20
+    with pytest.raises(OutputDirError, match="unfinished run"):
+        fit(tiny_model(seed=1), train, test=test, out_dir=tmp_path / "broken", **kwargs)
+    fit(tiny_model(seed=99), train, test=test, out_dir=tmp_path / "broken", resume=True, **kwargs)
+    assert (tmp_path / "broken" / "metrics.csv").read_text() == \
+        (tmp_path / "whole" / "metrics.csv").read_text()
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings_or_a_corrupt_one(tmp_path):
+    train, _ = synthetic_loaders()
+    out = tmp_path / "run"
+    model = tiny_model()
+    handle = _crash_at(model, 15)
+    with pytest.raises(Crash):
+        fit(model, train, steps=20, lr=0.1, checkpoint_every=10, out_dir=out)
+    handle.remove()
+    with pytest.raises(CheckpointError, match="other settings"):
+        fit(tiny_model(), train, steps=20, lr=0.2, checkpoint_every=10, out_dir=out, resume=True)
+    ckpt = next((out / "checkpoints").glob("step_*.pt"))
+    ckpt.write_bytes(ckpt.read_bytes()[:-100])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        fit(tiny_model(), train, steps=20, lr=0.1, checkpoint_every=10, out_dir=out, resume=True)
+
+
+def test_a_finished_run_is_not_overwritten_unless_asked(tmp_path):
+    train, _ = synthetic_loaders()
+    fit(tiny_model(), train, steps=5, lr=0.1, out_dir=tmp_path)
+    with pytest.raises(OutputDirError, match="finished run"):
+        fit(tiny_model(), train, steps=5, lr=0.1, out_dir=tmp_path)
+    fit(tiny_model(), train, steps=5, lr=0.1, out_dir=tmp_path, overwrite=True)
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "completed"
+
+
+def test_a_nan_loss_stops_the_run_and_is_recorded_not_raised(tmp_path):
+    train, _ = synthetic_loaders()
+    model = tiny_model()
+    calls = {"n": 0}
+
+    def poison_step_17(module, inputs, output):
+        calls["n"] += 1
+        return output * float("nan") if calls["n"] == 18 else output
+    model.register_forward_hook(poison_step_17)
+    result = fit(model, train, steps=40, lr=0.1, momentum=0.9, log_every=5, out_dir=tmp_path)
+    assert result.status == "diverged"
+    assert result.diverged_at == 17 and result.steps_done == 18
+    assert result.last_finite["step"] < result.diverged_at
+    doc = json.loads((tmp_path / "run.json").read_text())
+    assert doc["status"] == "diverged" and doc["diverged_at"] == result.diverged_at
+    assert int(result.train["step"].max()) == result.diverged_at  # nothing logged past it
+
+
+def test_bad_arguments_name_the_parameter():
+    train, _ = synthetic_loaders()
+    with pytest.raises(ConfigError, match="steps"):
+        fit(tiny_model(), train, steps=0, lr=0.1)
+    with pytest.raises(ConfigError, match="out_dir"):
+        fit(tiny_model(), train, steps=5, lr=0.1, checkpoint_every=2)
+    with pytest.raises(ConfigError, match="precision"):
+        fit(tiny_model(), train, steps=5, lr=0.1, precision="fp8")
+
+
+@pytest.mark.slow
+def test_short_real_run_on_a_cifar10_subset_learns(tmp_path):
+    from paperlib.experiment import make_data, make_model
+    root = real_data_root()
+    data = make_data("cifar10", root=root, batch_size=64, subset=2000, test_subset=500, seed=0)
+    model = make_model("resnet8", seed=0)
+    lr, mom = S.one_cycle("smith", 0.05, 0.5, 30, 80, mom_max=0.95, mom_min=0.85)
+    result = fit(model, data.train, steps=80, lr=lr, momentum=mom, weight_decay=5e-4,
+                 test=data.test, eval_every=40, log_every=20)
+    losses = result.train["loss"]
+    assert losses.iloc[-20:].mean() < losses.iloc[:20].mean() - 0.2
+    assert result.test["accuracy"].iloc[-1] > 0.2  # chance is 0.1
