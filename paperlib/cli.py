@@ -77,6 +77,8 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
                    help="sgd, nesterov, caffe-sgd or caffe-nesterov")
     g.add_argument("--device", default="auto", help="cpu, cuda or auto")
     g.add_argument("--precision", default="auto", help="auto (bf16 on CUDA), fp32 or bf16")
+    g.add_argument("--no-channels-last", dest="channels_last", action="store_false",
+                   help="keep the default NCHW memory format instead of channels_last")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--eval-every", type=_nonneg_int, default=0,
                    help="evaluate on the test set every N steps (0: only at the end)")
@@ -167,15 +169,17 @@ def _setup(args):
     use_bf16(args.precision, device)  # validates the flag now, not after the data is loaded
     data = make_data(args.dataset, batch_size=args.batch_size, device=device, subset=args.subset,
                      test_subset=args.test_subset, seed=args.seed, augment=args.augment,
-                     normalize=args.normalize)
+                     normalize=args.normalize, channels_last=args.channels_last)
     model = make_model(args.model, num_classes=len(data.train_split.classes), init=args.init,
                        seed=args.seed, device=device)
     config = {"dataset": args.dataset, "model": args.model, "init": args.init,
               "batch_size": args.batch_size, "subset": args.subset,
               "test_subset": args.test_subset, "augment": args.augment,
               "normalize": args.normalize, "optimizer": args.optimizer, "seed": args.seed,
-              "device": str(device), "data": data.describe()}
+              "device": str(device), "precision": args.precision,
+              "channels_last": args.channels_last, "data": data.describe()}
     return data, model, config
+
 
 
 def cmd_lr_find(args) -> int:
@@ -194,6 +198,7 @@ def cmd_lr_find(args) -> int:
                                  steps=args.steps, mode=args.mode, momentum=momentum,
                                  weight_decay=wd, optimizer=args.optimizer, test=data.test,
                                  eval_every=args.eval_every, precision=args.precision,
+                                 channels_last=config["channels_last"],
                                  divergence_factor=args.divergence_factor,
                                  progress=args.progress or None, config=config)
                    for wd in args.weight_decay]
@@ -222,7 +227,8 @@ def cmd_train(args) -> int:
                  eval_every=args.eval_every or args.steps, out_dir=args.out,
                  checkpoint_every=args.checkpoint_every, resume=args.resume,
                  overwrite=args.overwrite, precision=args.precision,
-                 progress=args.progress or None, config=config)
+                 channels_last=config["channels_last"], progress=args.progress or None,
+                 config=config)
     fig = plot_training(result.metrics, title=f"{config['model']}, {data.train_split.label}")
     io.save_figure(fig, args.out / "training.png", dpi=110, bbox_inches="tight")
     line = f"status={result.status} steps={result.steps_done}"

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 import torch
 
 from . import schedules as S
-from .data import DeviceLoader, ImageSplit, NormStats, load_split, stratified_subset
+from .data import (DeviceLoader, ImageSplit, NormStats, load_split, stratified_subset,
+                   synthetic_split)
 from .errors import ConfigError
 from .models import build_model
 from .train import resolve_device
@@ -30,15 +31,20 @@ class Data:
 def make_data(dataset: str, *, batch_size: int = 128, device: str | torch.device = "cpu",
               subset: int | None = None, test_subset: int | None = None, seed: int = 0,
               augment: str = "crop-flip", normalize: str = "channel", test_augment: str = "none",
-              test_batch_size: int = 500, channels_last: bool = False, root=None) -> Data:
+              test_batch_size: int = 500, channels_last: bool = True, root=None) -> Data:
     """Train and test loaders on `device`; `subset`/`test_subset` draw seeded stratified subsets.
 
     Normalisation statistics always come from the full training split, as a user would compute
     them once for the dataset.
     """
     device = resolve_device(device)
-    train_split = load_split(dataset, "train", root=root)
-    test_split = load_split(dataset, "test", root=root)
+    if dataset == "synthetic":  # a learnable stand-in for tests and demos that need no files
+        train_split = synthetic_split(subset or 2000, seed=seed)
+        test_split = synthetic_split(test_subset or 500, seed=seed + 1)
+        subset = test_subset = None
+    else:
+        train_split = load_split(dataset, "train", root=root)
+        test_split = load_split(dataset, "test", root=root)
     stats = NormStats.from_split(train_split)
     if subset:
         train_split = train_split.subset(stratified_subset(train_split.labels, subset, seed))
@@ -80,6 +86,9 @@ def make_schedules(kind: str, *, total: int, lr: float | None = None, lr_min: fl
                 raise ConfigError(f"schedule {kind!r} needs --{flag}")
         return values.values()
 
+    for name, value in (("momentum", momentum), ("mom_max", mom_max), ("mom_min", mom_min)):
+        if value is not None and not 0.0 <= value < 1.0:
+            raise ConfigError(f"{name} ({value}) must be in [0, 1)")
     cyclical = mom_max is not None or mom_min is not None
     if cyclical:
         mom_max, mom_min = need(mom_max=mom_max, mom_min=mom_min)

@@ -138,7 +138,8 @@ class RunDir:
         new = not self.metrics.exists()
         try:
             with open(self.metrics, "a", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
+                writer = csv.DictWriter(f, fieldnames=METRIC_COLUMNS, extrasaction="ignore",
+                                        lineterminator="\n")
                 if new:
                     writer.writeheader()
                 writer.writerows(rows)

@@ -189,3 +189,19 @@ def test_preserved_state_without_optimizer_restores_bn_statistics():
         model.train()
         model(torch.randn(8, 3, 32, 32))  # moves running_mean/var
     _assert_same(before, _state(model))
+
+
+def test_range_test_runs_on_a_plain_dataloader_with_the_users_optimizer():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from paperlib.train import LoaderBatches
+    torch.manual_seed(0)
+    x, y = torch.randn(96, 3, 32, 32), torch.randint(0, 10, (96,))
+    loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
+    model = tiny_model()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    before = _state(model, opt)
+    result = lr_range_test(model, LoaderBatches(loader), lr_min=1e-5, lr_max=1e-1, steps=7,
+                           mode="exp", optimizer=opt, momentum=0.9, divergence_factor=None)
+    assert len(result.train) == 7  # more steps than the loader has batches: it restarts
+    _assert_same(before, _state(model, opt))

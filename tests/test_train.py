@@ -55,7 +55,7 @@ def test_same_seed_gives_identical_metrics(tmp_path):
         train, test = synthetic_loaders(seed=3)
         fit(tiny_model(seed=3), train, steps=20, lr=0.1, momentum=0.9, test=test, eval_every=10,
             out_dir=out)
-        return (out / "metrics.csv").read_text()
+        return (out / "metrics.csv").read_bytes()
 
     assert run(tmp_path / "a") == run(tmp_path / "b")
 
@@ -91,8 +91,8 @@ def test_resume_after_a_crash_is_bit_identical(tmp_path):
     with pytest.raises(OutputDirError, match="unfinished run"):
         fit(tiny_model(seed=1), train, test=test, out_dir=tmp_path / "broken", **kwargs)
     fit(tiny_model(seed=99), train, test=test, out_dir=tmp_path / "broken", resume=True, **kwargs)
-    assert (tmp_path / "broken" / "metrics.csv").read_text() == \
-        (tmp_path / "whole" / "metrics.csv").read_text()
+    assert (tmp_path / "broken" / "metrics.csv").read_bytes() == \
+        (tmp_path / "whole" / "metrics.csv").read_bytes()
 
 
 def test_resume_refuses_a_checkpoint_of_other_settings_or_a_corrupt_one(tmp_path):

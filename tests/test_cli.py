@@ -1,0 +1,123 @@
+"""The command-line contract: CSV schedules, lr-find and train outputs, one-line errors."""
+import io
+import json
+import subprocess
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+
+import pandas as pd
+import pytest
+
+from paperlib import schedules as S
+from paperlib.cli import main
+
+
+def run_cli(*args):
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("style", ["smith", "three-phase"])
+def test_schedule_one_cycle_prints_the_library_schedule_as_csv(style):
+    code, out, _ = run_cli("schedule", "one-cycle", "--style", style, "--lr-min", 0.1,
+                           "--lr-max", 1.0, "--step-size", 40, "--total", 100,
+                           "--mom-max", 0.95, "--mom-min", 0.85)
+    assert code == 0
+    frame = pd.read_csv(io.StringIO(out))
+    assert list(frame.columns) == ["step", "lr", "momentum"]
+    assert list(frame["step"]) == list(range(100))
+    lr, mom = S.one_cycle(style, 0.1, 1.0, 40, 100, mom_max=0.95, mom_min=0.85)
+    assert list(frame["lr"]) == pytest.approx([lr(s) for s in range(100)])
+    assert list(frame["momentum"]) == pytest.approx([mom(s) for s in range(100)])
+
+
+def test_schedule_plot_writes_an_image(tmp_path):
+    code, _, _ = run_cli("schedule", "triangular", "--lr-min", 0.1, "--lr-max", 3.0,
+                         "--step-size", 50, "--total", 100, "--plot", tmp_path / "s.png")
+    assert code == 0 and (tmp_path / "s.png").stat().st_size > 1000
+
+
+BAD_INPUTS = {
+    "lr range reversed": ["schedule", "one-cycle", "--lr-min", 2, "--lr-max", 1,
+                          "--step-size", 5, "--total", 20],
+    "momentum out of range": ["schedule", "constant", "--lr", 0.1, "--momentum", 1.5,
+                              "--total", 5],
+    "not a number": ["schedule", "constant", "--lr", "abc", "--total", 5],
+    "unknown command": ["fly"],
+    "unknown model": ["lr-find", "--dataset", "synthetic", "--model", "resnet9000",
+                      "--lr-min", 0.1, "--lr-max", 1, "--steps", 5, "--out", "{tmp}/a"],
+    "unknown dataset": ["lr-find", "--dataset", "imagenet", "--lr-min", 0.1, "--lr-max", 1,
+                        "--steps", 5, "--out", "{tmp}/b"],
+    "out dir under a file": ["lr-find", "--dataset", "synthetic", "--lr-min", 0.1,
+                             "--lr-max", 1, "--steps", 5, "--out", "{tmp}/file/sub"],
+    "zero steps": ["train", "--dataset", "synthetic", "--steps", 0, "--out", "{tmp}/c"],
+    "bad device": ["train", "--dataset", "synthetic", "--device", "tpu", "--steps", 5,
+                   "--schedule", "constant", "--lr", 0.1, "--out", "{tmp}/d"],
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_bad_input_exits_2_with_one_line_and_no_traceback(name, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    args = [str(a).format(tmp=tmp_path) for a in BAD_INPUTS[name]]
+    code, out, err = run_cli(*args)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("paperlib: error:"), err
+    assert "Traceback" not in err
+
+
+def test_missing_data_names_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAPERLIB_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("PAPERLIB_CACHE", str(tmp_path / "cache"))
+    code, _, err = run_cli("lr-find", "--dataset", "cifar10", "--lr-min", 0.1, "--lr-max", 1,
+                           "--steps", 5, "--out", tmp_path / "out")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert str(tmp_path / "nowhere") in err and "PAPERLIB_DATA" in err
+
+
+def test_lr_find_writes_csv_png_json(tmp_path):
+    code, out, _ = run_cli("lr-find", "--dataset", "synthetic", "--model", "resnet8",
+                           "--subset", 256, "--test-subset", 100, "--batch-size", 32,
+                           "--lr-min", 0.01, "--lr-max", 1.0, "--steps", 16, "--eval-every", 4,
+                           "--weight-decay", 1e-4, 1e-3, "--mom-max", 0.95, "--mom-min", 0.85,
+                           "--device", "cpu", "--out", tmp_path)
+    assert code == 0 and "suggested lr_max" in out
+    frame = pd.read_csv(tmp_path / "lr_find.csv")
+    assert set(frame["weight_decay"]) == {1e-4, 1e-3}
+    train = frame[(frame["split"] == "train") & (frame["weight_decay"] == 1e-4)]
+    assert train["momentum"].iloc[0] == pytest.approx(0.95)
+    assert train["momentum"].iloc[-1] == pytest.approx(0.85)
+    doc = json.loads((tmp_path / "lr_find.json").read_text())
+    assert len(doc["runs"]) == 2 and doc["provenance"]["packages"]["torch"]
+    assert doc["settings"]["data"]["dataset"] == "synthetic"
+    assert (tmp_path / "lr_find.png").stat().st_size > 1000
+    code, _, err = run_cli("lr-find", "--dataset", "synthetic", "--lr-min", 0.01, "--lr-max", 1,
+                           "--steps", 4, "--out", tmp_path)
+    assert code == 2 and "finished run" in err
+
+
+def test_train_writes_metrics_and_resumes_a_finished_run(tmp_path):
+    args = ["train", "--dataset", "synthetic", "--model", "resnet8", "--subset", 256,
+            "--test-subset", 100, "--batch-size", 32, "--steps", 12, "--eval-every", 6,
+            "--checkpoint-every", 6, "--schedule", "one-cycle", "--lr-min", 0.05, "--lr-max", 0.5,
+            "--step-size", 5, "--device", "cpu", "--out", tmp_path]
+    code, out, _ = run_cli(*args)
+    assert code == 0 and "status=completed" in out
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    assert len(metrics[metrics["split"] == "train"]) == 12
+    assert list(metrics[metrics["split"] == "test"]["step"]) == [6, 12]
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "completed"
+    code, _, err = run_cli(*args)
+    assert code == 2 and "--overwrite" in err
+    code, out, _ = run_cli(*args, "--resume")
+    assert code == 0 and "status=completed" in out
+
+
+def test_python_dash_m_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "paperlib", "schedule", "constant", "--lr", "0.1",
+                           "--total", "3"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0
+    assert proc.stdout.splitlines() == ["step,lr,momentum", "0,0.1,0.9", "1,0.1,0.9", "2,0.1,0.9"]

@@ -1,0 +1,152 @@
+"""Runs survive interruption; bad situations give clear errors and never corrupt results.
+
+These start real processes and send real signals (SIGTERM, SIGINT, SIGKILL).
+"""
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from helpers import synthetic_loaders, tiny_model
+from paperlib.errors import OutputDirError
+from paperlib.range_test import lr_range_test
+from paperlib.train import fit
+
+TRAIN = ["train", "--dataset", "synthetic", "--model", "resnet8", "--subset", "512",
+         "--test-subset", "100", "--batch-size", "32", "--steps", "60", "--eval-every", "20",
+         "--checkpoint-every", "10", "--schedule", "one-cycle", "--lr-min", "0.05",
+         "--lr-max", "0.5", "--step-size", "25", "--mom-max", "0.95", "--mom-min", "0.85",
+         "--device", "cpu", "--seed", "7"]
+
+
+def _cli(out: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # same threads in every run: same float sums
+    return subprocess.Popen([sys.executable, "-m", "paperlib", *TRAIN, "--out", str(out), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _wait_for_rows(metrics: Path, steps: int, proc: subprocess.Popen, timeout: float = 120):
+    """Block until the run has logged `steps` train rows (it appends as it goes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        if metrics.exists():
+            lines = metrics.read_text().splitlines()
+            if sum(",train," in line for line in lines) >= steps:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"{metrics} never reached {steps} rows")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole")
+    proc = _cli(out)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    return (out / "metrics.csv").read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_writes_a_final_checkpoint_and_resume_is_bit_identical(signum, tmp_path,
+                                                                       uninterrupted):
+    out = tmp_path / "run"
+    proc = _cli(out)
+    _wait_for_rows(out / "metrics.csv", 13, proc)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum
+    assert len(err.strip().splitlines()) == 1 and "--resume" in err and "Traceback" not in err
+    doc = json.loads((out / "run.json").read_text())
+    assert doc["status"] == "interrupted"
+    stopped_at = doc["steps_done"]
+    assert 13 <= stopped_at < 60
+    assert (out / "checkpoints" / f"step_{stopped_at:07d}.pt").exists()  # not only periodic ones
+    resumed = _cli(out, "--resume")
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert (out / "metrics.csv").read_bytes() == uninterrupted
+
+
+@pytest.mark.slow
+def test_sigkill_resumes_from_the_last_periodic_checkpoint_bit_identically(tmp_path, uninterrupted):
+    out = tmp_path / "run"
+    proc = _cli(out)
+    _wait_for_rows(out / "metrics.csv", 35, proc)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert json.loads((out / "run.json").read_text())["status"] == "running"
+    assert (out / ".lock").read_text() == str(proc.pid)  # SIGKILL leaves its lock behind
+    resumed = _cli(out, "--resume")  # the dead owner's lock is stale and is taken over
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert (out / "metrics.csv").read_bytes() == uninterrupted
+
+
+def test_two_runs_cannot_share_a_folder(tmp_path):
+    train, _ = synthetic_loaders()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        tmp_path.mkdir(exist_ok=True)
+        (tmp_path / ".lock").write_text(str(sleeper.pid))
+        with pytest.raises(OutputDirError, match=f"in use by process {sleeper.pid}"):
+            fit(tiny_model(), train, steps=3, lr=0.1, out_dir=tmp_path)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    fit(tiny_model(), train, steps=3, lr=0.1, out_dir=tmp_path)  # a dead owner's lock is stale
+
+
+def test_a_full_disk_before_the_run_is_refused_before_training(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 10**6, 10**6))
+    train, _ = synthetic_loaders()
+    with pytest.raises(OutputDirError, match="MiB free"):
+        fit(tiny_model(), train, steps=3, lr=0.1, out_dir=tmp_path)
+    assert not (tmp_path / "metrics.csv").exists()
+
+
+def test_a_disk_filling_up_mid_run_gives_a_clear_error_and_keeps_what_was_written(tmp_path,
+                                                                                  monkeypatch):
+    import paperlib.runs as runs
+    real_fsync, calls = os.fsync, {"n": 0}
+
+    def fsync_then_full(fd):
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+    monkeypatch.setattr(runs.os, "fsync", fsync_then_full)
+    train, _ = synthetic_loaders()
+    with pytest.raises(OutputDirError, match="disk full while writing"):
+        fit(tiny_model(), train, steps=20, lr=0.1, log_every=5, out_dir=tmp_path)
+    frame = pd.read_csv(tmp_path / "metrics.csv")
+    assert list(frame["step"])[:10] == list(range(10))
+
+
+def test_range_test_restores_the_state_after_a_nan(tmp_path):
+    import torch
+    train, _ = synthetic_loaders()
+    model = tiny_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    calls = {"n": 0}
+
+    def poison(module, inputs, output):
+        calls["n"] += 1
+        return output * float("nan") if calls["n"] == 5 else output
+    handle = model.register_forward_hook(poison)
+    result = lr_range_test(model, train, lr_min=0.01, lr_max=1.0, steps=20, log_every=2)
+    handle.remove()
+    assert result.status == "diverged"
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
