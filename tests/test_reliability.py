@@ -150,3 +150,46 @@ def test_range_test_restores_the_state_after_a_nan(tmp_path):
     assert result.status == "diverged"
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+KERNEL_RUN = """
+import sys
+sys.path.insert(0, {tests!r})
+from helpers import synthetic_loaders, tiny_model
+from paperlib.train import fit
+train, test = synthetic_loaders(n_train=512, seed=5)
+def run(out, resume=False):
+    return fit(tiny_model(seed=5), train, steps=80, lr=0.1, momentum=0.9, test=test,
+               eval_every=20, log_every=4, checkpoint_every=20, out_dir=out, resume=resume)
+"""
+
+
+@pytest.mark.slow
+def test_a_kernel_interrupt_in_a_notebook_checkpoints_and_resumes(tmp_path):
+    from jupyter_client.manager import start_new_kernel
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    try:
+        kc.execute_interactive(KERNEL_RUN.format(tests=str(Path(__file__).parent)), timeout=120)
+        out = tmp_path / "run"
+        kc.execute(f"result = run({str(out)!r})")
+        metrics = out / "metrics.csv"
+        deadline = time.monotonic() + 120
+        while not (metrics.exists() and metrics.read_text().count(",train,") >= 10):
+            assert time.monotonic() < deadline, "the run never started logging"
+            time.sleep(0.05)
+        km.interrupt_kernel()
+        reply = kc.get_shell_msg(timeout=120)
+        assert reply["content"]["status"] == "error"
+        assert reply["content"]["ename"] == "RunInterrupted"
+        doc = json.loads((out / "run.json").read_text())
+        assert doc["status"] == "interrupted"
+        assert (out / "checkpoints" / f"step_{doc['steps_done']:07d}.pt").exists()
+        assert km.is_alive()
+        reply = kc.execute_interactive(
+            f"r = run({str(out)!r}, resume=True); w = run({str(tmp_path / 'whole')!r})",
+            timeout=300)
+        assert reply["content"]["status"] == "ok"
+        assert metrics.read_bytes() == (tmp_path / "whole" / "metrics.csv").read_bytes()
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
