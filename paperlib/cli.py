@@ -44,17 +44,34 @@ def _float(text: str) -> float:
     return value
 
 
+def _nonneg_float(text: str) -> float:
+    value = _float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{value} must be in [0, 2**32)")
+    return value
+
+
 def _schedule_flags(p: argparse.ArgumentParser, *, with_total: bool) -> None:
     g = p.add_argument_group("schedule")
     g.add_argument("--style", choices=("smith", "three-phase"), default="smith",
                    help="1cycle style: Smith's Caffe code, or min->max->min then annihilation")
-    g.add_argument("--lr", type=_float, help="lr of constant/multistep schedules")
-    g.add_argument("--lr-min", type=_float)
-    g.add_argument("--lr-max", type=_float)
+    g.add_argument("--lr", type=_nonneg_float, help="lr of constant/multistep schedules")
+    g.add_argument("--lr-min", type=_nonneg_float)
+    g.add_argument("--lr-max", type=_nonneg_float)
     g.add_argument("--step-size", type=_positive_int, help="half a cycle, in steps")
     if with_total:
         g.add_argument("--total", type=_positive_int, required=True, help="number of steps")
-    g.add_argument("--final-lr", type=_float, help="three-phase: lr at the last step")
+    g.add_argument("--final-lr", type=_nonneg_float, help="three-phase: lr at the last step")
     g.add_argument("--milestones", type=_positive_int, nargs="*", default=[])
     g.add_argument("--gamma", type=_float, default=0.1)
     g.add_argument("--momentum", type=_float, default=0.9, help="constant momentum")
@@ -79,9 +96,10 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--precision", default="auto", help="auto (bf16 on CUDA), fp32 or bf16")
     g.add_argument("--no-channels-last", dest="channels_last", action="store_false",
                    help="keep the default NCHW memory format instead of channels_last")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--eval-every", type=_nonneg_int, default=0,
-                   help="evaluate on the test set every N steps (0: only at the end)")
+    g.add_argument("--seed", type=_seed, default=0)
+    g.add_argument("--eval-every", type=_nonneg_int, default=None,
+                   help="evaluate on the test set every N steps (0: only at the end; default: "
+                   "20 times over lr-find, only at the end of train)")
     g.add_argument("--progress", action="store_true", help="show a progress bar")
 
 
@@ -96,11 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     find = sub.add_parser("lr-find", help="run an LR range test")
     _data_flags(find)
-    find.add_argument("--lr-min", type=_float, required=True)
-    find.add_argument("--lr-max", type=_float, required=True)
+    find.add_argument("--lr-min", type=_nonneg_float, required=True)
+    find.add_argument("--lr-max", type=_nonneg_float, required=True)
     find.add_argument("--steps", type=_positive_int, required=True)
     find.add_argument("--mode", choices=("linear", "exp"), default="linear")
-    find.add_argument("--weight-decay", type=_float, nargs="+", default=[5e-4],
+    find.add_argument("--weight-decay", type=_nonneg_float, nargs="+", default=[5e-4],
                       help="one or more values: several run a weight-decay sweep")
     find.add_argument("--momentum", type=_float, default=0.9)
     find.add_argument("--mom-max", type=_float, help="ramp momentum from this ...")
@@ -113,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_flags(train)
     train.add_argument("--schedule", default="one-cycle")
     _schedule_flags(train, with_total=False)
-    train.add_argument("--weight-decay", type=_float, default=5e-4)
+    train.add_argument("--weight-decay", type=_nonneg_float, default=5e-4)
     train.add_argument("--steps", type=_positive_int, required=True)
     train.add_argument("--checkpoint-every", type=_nonneg_int, default=0)
     train.add_argument("--out", type=Path, required=True)
@@ -186,14 +204,17 @@ def cmd_lr_find(args) -> int:
     from .range_test import lr_range_test, save_range_tests
     from .runs import RunDir
     from .schedules import linear_range
-    with RunDir(args.out, overwrite=args.overwrite, marker="lr_find.json",
-                artifacts=("lr_find.csv", "lr_find.png")):
-        data, model, config = _setup(args)
-        momentum = args.momentum
-        if args.mom_max is not None or args.mom_min is not None:
-            if args.mom_max is None or args.mom_min is None:
-                raise ConfigError("--mom-max and --mom-min go together")
-            momentum = linear_range(args.mom_max, args.mom_min, args.steps)
+    folder = dict(overwrite=args.overwrite, marker="lr_find.json",
+                  artifacts=("lr_find.csv", "lr_find.png"))
+    with RunDir(args.out, check_only=True, **folder):
+        pass  # refuse a locked, finished or unwritable folder before the data is loaded
+    momentum = args.momentum
+    if args.mom_max is not None or args.mom_min is not None:
+        if args.mom_max is None or args.mom_min is None:
+            raise ConfigError("--mom-max and --mom-min go together")
+        momentum = linear_range(args.mom_max, args.mom_min, args.steps)
+    data, model, config = _setup(args)
+    with RunDir(args.out, **folder):  # an --overwrite clears the old test only now
         results = [lr_range_test(model, data.train, lr_min=args.lr_min, lr_max=args.lr_max,
                                  steps=args.steps, mode=args.mode, momentum=momentum,
                                  weight_decay=wd, optimizer=args.optimizer, test=data.test,
@@ -218,13 +239,13 @@ def cmd_train(args) -> int:
     from .plots import plot_training
     from .runs import RunDir
     from .train import fit
-    with RunDir(args.out, resume=args.resume, overwrite=args.overwrite):
+    with RunDir(args.out, resume=args.resume, overwrite=args.overwrite, check_only=True):
         pass  # refuse a locked, finished or unwritable folder before the data is loaded
     lr_s, mom_s = _schedules(args, args.steps, args.schedule)
     data, model, config = _setup(args)
     result = fit(model, data.train, steps=args.steps, lr=lr_s, momentum=mom_s,
                  weight_decay=args.weight_decay, optimizer=args.optimizer, test=data.test,
-                 eval_every=args.eval_every or args.steps, out_dir=args.out,
+                 eval_every=args.eval_every or 0, out_dir=args.out,
                  checkpoint_every=args.checkpoint_every, resume=args.resume,
                  overwrite=args.overwrite, precision=args.precision,
                  channels_last=config["channels_last"], progress=args.progress or None,

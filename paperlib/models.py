@@ -84,6 +84,7 @@ from .errors import ConfigError
 __all__ = [
     "MODEL_NAMES",
     "INIT_CHOICES",
+    "reinitialize",
     "build_model",
     "param_groups",
     "count_parameters",
@@ -334,6 +335,30 @@ def build_model(name: str, num_classes: int = 10, init: str = "msra", *,
     model = builder(num_classes, float(momentum))
     if init != "torch":
         _caffe_initialise(model, init)
+    return model
+
+
+@torch.no_grad()
+def reinitialize(model: nn.Module, init: str = "msra", seed: int | None = None) -> nn.Module:
+    """Draw fresh weights in place and reset BatchNorm statistics, as a new model would have.
+
+    A model compiled with torch.compile keeps its compiled code across this, so many runs (seeds,
+    grid points) can share one compilation. With `seed`, the draw is that seed's and the global
+    RNG is left as it was.
+    """
+    if init not in INIT_CHOICES:
+        raise ConfigError(f"init: unknown initialisation {init!r}; choose one of "
+                          f"{', '.join(INIT_CHOICES)}")
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.reset_running_stats()
+            if init == "torch" and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        if init != "torch":
+            _caffe_initialise(model, init)
     return model
 
 

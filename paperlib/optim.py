@@ -75,9 +75,22 @@ def make_optimizer(kind: str, param_groups, *, lr: float = 0.1, momentum: float 
         param_groups = param_groups.parameters()
     if kind not in OPTIMIZERS:
         raise ConfigError(f"optimizer {kind!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
+    if kind == "nesterov" and momentum <= 0:
+        raise ConfigError(f"momentum ({momentum}) must be > 0 for optimizer 'nesterov'")
+    groups = [_listed(g) for g in param_groups]  # generators would be used up by the check below
     if kind.startswith("caffe-"):
-        return CaffeSGD(param_groups, lr=lr, momentum=momentum, weight_decay=weight_decay,
+        return CaffeSGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay,
                         nesterov=kind == "caffe-nesterov")
-    # foreach=None lets torch pick its multi-tensor kernels on CUDA.
-    return torch.optim.SGD(param_groups, lr=lr, momentum=momentum, weight_decay=weight_decay,
-                           nesterov=kind == "nesterov")
+    params = [p for g in groups for p in (g["params"] if isinstance(g, dict) else [g])]
+    # On CUDA the fused kernel updates every tensor in one launch; on the CPU torch's default
+    # (per-tensor loop) is as fast.
+    fused = bool(params) and all(p.is_cuda for p in params)
+    return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                           nesterov=kind == "nesterov", fused=fused or None)
+
+
+def _listed(group):
+    if isinstance(group, dict):
+        params = group["params"]
+        return {**group, "params": [params] if isinstance(params, torch.Tensor) else list(params)}
+    return group

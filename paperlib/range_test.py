@@ -64,12 +64,13 @@ def save_range_tests(results: list[RangeTestResult], out_dir: str | Path, name: 
     from .plots import plot_range_test
     from .provenance import provenance
     out_dir = Path(out_dir)
-    frame = pd.concat([r.frame() for r in results], ignore_index=True)
-    runs = [{"weight_decay": float(r.train["weight_decay"].iloc[0]) if len(r.train) else None,
-             "status": r.status, "steps_done": r.settings.get("steps_done"),
-             "suggestions": r.suggest()} for r in results]
-    doc = {"mode": results[0].mode, "settings": results[0].settings, "runs": runs,
-           "provenance": provenance(results[0].settings.get("device"))}
+    frame = pd.concat([r.frame().assign(run=i) for i, r in enumerate(results)], ignore_index=True)
+    runs = [{"run": i, "weight_decay": r.settings.get("weight_decay"), "status": r.status,
+             "steps_done": r.settings.get("steps_done"), "suggestions": r.suggest()}
+            for i, r in enumerate(results)]
+    # "status" marks the folder as holding a finished test (see runs.RunDir)
+    doc = {"status": "completed", "mode": results[0].mode, "settings": results[0].settings,
+           "runs": runs, "provenance": provenance(results[0].settings.get("device"))}
     io.write_csv(out_dir / f"{name}.csv", frame)
     fig = plot_range_test(frame, mode=results[0].mode,
                           suggestions=runs[0]["suggestions"] if len(runs) == 1 else None,
@@ -88,9 +89,11 @@ def load_range_tests(csv_path: str | Path) -> list[RangeTestResult]:
     frame = pd.read_csv(csv_path).drop(columns=["smooth_loss"], errors="ignore")
     results = []
     for run in doc["runs"]:
-        rows = frame[np.isclose(frame["weight_decay"], run["weight_decay"])]
+        rows = frame[frame["run"] == run["run"]].drop(columns=["run"])
+        settings = {**doc["settings"], "weight_decay": run["weight_decay"],
+                    "steps_done": run["steps_done"]}
         results.append(RangeTestResult(rows.reset_index(drop=True), doc["mode"], run["status"],
-                                       doc["settings"]))
+                                       settings))
     return results
 
 
@@ -113,6 +116,8 @@ def preserved_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer | N
     `finally`, so an exception, a KeyboardInterrupt or a NaN leaves everything as it was.
     """
     model_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    grads = [None if p.grad is None else p.grad.detach().to("cpu", copy=True)
+             for p in model.parameters()]
     optim_state = copy.deepcopy(optimizer.state_dict()) if optimizer is not None else None
     training = model.training
     rng = (torch.get_rng_state(), random.getstate(), np.random.get_state(),
@@ -122,6 +127,8 @@ def preserved_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer | N
     finally:
         model.load_state_dict(model_state)
         model.train(training)
+        for p, g in zip(model.parameters(), grads):
+            p.grad = None if g is None else g.to(p.device)
         if optimizer is not None:
             optimizer.load_state_dict(optim_state)
         torch.set_rng_state(rng[0])
@@ -132,8 +139,9 @@ def preserved_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer | N
 
 
 def lr_range_test(model: torch.nn.Module, train, *, lr_min: float, lr_max: float, steps: int,
-                  mode: str = "linear", momentum=0.9, weight_decay=0.0,
-                  optimizer: str | torch.optim.Optimizer = "sgd", test=None, eval_every: int = 0,
+                  mode: str = "linear", momentum=0.9, weight_decay=None,
+                  optimizer: str | torch.optim.Optimizer = "sgd", test=None,
+                  eval_every: int | None = None,
                   log_every: int = 10, divergence_factor: float | None = 4.0,
                   smoothing: float = 0.98, precision: str = "auto",
                   channels_last: bool | None = None, progress: bool | None = None,
@@ -142,6 +150,9 @@ def lr_range_test(model: torch.nn.Module, train, *, lr_min: float, lr_max: float
 
     mode: "linear" (Smith's range test) or "exp" (geometric ramp, as fastai's lr_find).
     momentum: a constant or a schedule (Fig 15a ramps 0.95 -> 0.85 over the sweep).
+    weight_decay: a constant or schedule; None keeps the optimizer's own.
+    test: evaluated every `eval_every` updates (default: 20 points over the sweep); Smith reads
+    the range test off the test loss.
     divergence_factor: stop once the smoothed train loss exceeds this factor times its best so far
     (None: never; a NaN/inf loss always stops). Test loss/accuracy every `eval_every` updates.
     """
@@ -158,8 +169,12 @@ def lr_range_test(model: torch.nn.Module, train, *, lr_min: float, lr_max: float
     if not 0 <= smoothing < 1:
         raise ConfigError(f"smoothing ({smoothing}) must be in [0, 1)")
     schedule = (linear_range if mode == "linear" else exp_range)(lr_min, lr_max, steps)
+    if eval_every is None:
+        eval_every = max(1, steps // 20) if test is not None else 0
     should_stop = _diverging(divergence_factor, smoothing) if divergence_factor else None
     settings = {"lr_min": lr_min, "lr_max": lr_max, "steps": steps, "mode": mode,
+                "weight_decay": weight_decay if not callable(weight_decay) else
+                getattr(weight_decay, "describe", lambda: repr(weight_decay))(),
                 "divergence_factor": divergence_factor, "smoothing": smoothing,
                 "eval_every": eval_every, **(config or {})}
     user_optimizer = optimizer if isinstance(optimizer, torch.optim.Optimizer) else None

@@ -1,14 +1,16 @@
 """Run folders: a lock, a metrics log appended as it grows, and checksummed checkpoints.
 
 A run folder holds `metrics.csv` (tidy: one row per step and split), `run.json` (settings,
-provenance, status) and `checkpoints/step_NNNNNNN.pt`. Two runs never share a folder (a lock
-file holds the owner's pid), a finished run is not overwritten unless asked, and a checkpoint that
-was truncated or altered is refused with a clear error instead of being loaded.
+provenance, status) and `checkpoints/step_NNNNNNN.pt`. Two runs never share a folder (the owner
+holds an exclusive flock on `.lock`, which the kernel releases when the process dies, however it
+dies), a finished run is not overwritten unless asked, and a checkpoint that was truncated or
+altered is refused with a clear error instead of being loaded.
 """
 from __future__ import annotations
 
 import csv
 import errno
+import fcntl
 import hashlib
 import io as _io
 import json
@@ -32,18 +34,23 @@ class RunDir:
     """An output folder owned by one run at a time. Use as a context manager."""
 
     def __init__(self, path: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
-                 marker: str = "run.json", artifacts: tuple[str, ...] = ("metrics.csv",)):
+                 marker: str = "run.json",
+                 artifacts: tuple[str, ...] = ("metrics.csv", "training.png"),
+                 check_only: bool = False):
         """`marker` is the JSON whose "status" says whether the folder holds a run and how it
-        ended; `artifacts` are the other files an --overwrite removes."""
+        ended; `artifacts` are the other files an --overwrite removes. `check_only` makes every
+        check (writable, free space, lock, previous run) but deletes nothing: a command calls it
+        before it loads data, so a bad argument found later cannot cost an old run."""
         self.path = Path(path)
         self.resume = resume
         self.overwrite = overwrite
+        self.check_only = check_only
         self.metrics = self.path / "metrics.csv"
         self.run_json = self.path / marker
         self.artifacts = [self.path / name for name in artifacts]
         self.checkpoints = self.path / "checkpoints"
         self._lock = self.path / ".lock"
-        self._locked = False
+        self._lock_file = None
 
     def __enter__(self) -> "RunDir":
         try:
@@ -78,27 +85,28 @@ class RunDir:
                                  f"free at least {MIN_FREE_BYTES // 2**20} MiB or choose another --out")
 
     def _acquire_lock(self) -> None:
-        for _ in range(2):
-            try:
-                fd = os.open(self._lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                owner = _read_pid(self._lock)
-                if owner is not None and _alive(owner) and owner != os.getpid():
-                    raise OutputDirError(f"output folder {self.path} is in use by process {owner}; "
-                                         "wait for it to finish or choose another --out") from None
-                self._lock.unlink(missing_ok=True)  # stale: its owner is gone
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
-            self._locked = True
-            return
-        raise OutputDirError(f"could not lock output folder {self.path}; remove {self._lock} "
-                             "if no run is using it")
+        # The lock file is never removed: removing it would let a waiter lock an unlinked inode
+        # while a newcomer locks a fresh file. Its content is only the last owner's pid.
+        f = open(self._lock, "a+")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            owner = f.read().strip() or "another process"
+            f.close()
+            raise OutputDirError(f"output folder {self.path} is in use by process {owner}; "
+                                 "wait for it to finish or choose another --out") from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        self._lock_file = f
 
     def _release_lock(self) -> None:
-        if self._locked:
-            self._lock.unlink(missing_ok=True)
-            self._locked = False
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
 
     def _check_previous_run(self) -> None:
         status = self.status()
@@ -107,7 +115,8 @@ class RunDir:
         if not has_run:
             return
         if self.overwrite:
-            self.clear()
+            if not self.check_only:
+                self.clear()
         elif self.resume:
             return
         elif status not in (None, "running", "interrupted", "unreadable"):
@@ -224,20 +233,3 @@ def _disk_error(path: Path, e: OSError) -> OutputDirError:
         return OutputDirError(f"disk full while writing {path}; free space and rerun with --resume")
     return OutputDirError(f"cannot write {path}: {e.strerror}; check the output folder and rerun "
                           "with --resume")
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -147,7 +147,7 @@ def evaluate(model: torch.nn.Module, loader, *, precision: str = "auto") -> tupl
     return loss_sum.item() / count, correct.item() / count
 
 
-def fit(model: torch.nn.Module, train, *, steps: int, lr, momentum=0.9, weight_decay=0.0,
+def fit(model: torch.nn.Module, train, *, steps: int, lr, momentum=0.9, weight_decay=None,
         optimizer: str | torch.optim.Optimizer = "sgd", test=None, eval_every: int = 0,
         log_every: int = 50, out_dir: str | Path | None = None, checkpoint_every: int = 0,
         resume: bool = False, overwrite: bool = False, precision: str = "auto",
@@ -156,11 +156,13 @@ def fit(model: torch.nn.Module, train, *, steps: int, lr, momentum=0.9, weight_d
         config: dict | None = None) -> RunResult:
     """Train `model` for `steps` updates on batches `train.batch(step)`.
 
-    lr, momentum, weight_decay: schedules (callables of the 0-based step) or constants.
+    lr, momentum, weight_decay: schedules (callables of the 0-based step) or constants; None
+    leaves the optimizer's own value (a string optimizer starts with weight decay 0).
     optimizer: one of optim.OPTIMIZERS (built over models.param_groups(model)) or an optimizer.
     test/eval_every: evaluate on `test` after every `eval_every` updates and at the end.
     out_dir: if given, metrics.csv and run.json are written there as the run goes, checkpoints
-    every `checkpoint_every` updates; `resume` continues from the newest checkpoint.
+    every `checkpoint_every` updates and at the end; `resume` continues from the newest
+    checkpoint (the schedules must then be paperlib schedules, whose describe() identifies them).
     should_stop: called with all train losses so far at every log flush; True ends the run.
     compile: train through torch.compile(model); torch caches the compiled code with the module,
     so later calls on the same model do not compile again.
@@ -175,6 +177,13 @@ def fit(model: torch.nn.Module, train, *, steps: int, lr, momentum=0.9, weight_d
         raise ConfigError("checkpoint_every/resume need out_dir: give a folder for the checkpoints")
     lr_s, mom_s, wd_s = (s if callable(s) else constant(s) if s is not None else None
                          for s in (lr, momentum, weight_decay))
+    if lr_s is None:
+        raise ConfigError("lr must be a number or a schedule, not None")
+    if checkpoint_every or resume:
+        for name, sched in (("lr", lr_s), ("momentum", mom_s), ("weight_decay", wd_s)):
+            if sched is not None and not hasattr(sched, "describe"):
+                raise ConfigError(f"{name}: checkpointing needs a paperlib schedule (its describe() "
+                                  "tells a resumed run it is the same run), not a plain function")
     device = next(model.parameters()).device
     bf16 = use_bf16(precision, device)
     if channels_last is None:
@@ -197,7 +206,7 @@ def fit(model: torch.nn.Module, train, *, steps: int, lr, momentum=0.9, weight_d
         start = 0
         if run is not None and resume and run.status() == "completed":
             # Nothing left to train: load the final checkpoint so the model is the trained one.
-            done = _restore(run, model, optimizer, settings)
+            done = _restore(run, model, optimizer, settings) if run.latest_checkpoint() else steps
             return RunResult(pd.read_csv(run.metrics), "completed", done)
         if run is not None:
             start = _restore(run, model, optimizer, settings) if resume else 0
@@ -211,7 +220,7 @@ def fit(model: torch.nn.Module, train, *, steps: int, lr, momentum=0.9, weight_d
         if run is not None:
             _write_run_json(run, settings, result.status, result.steps_done, started, result)
             result.metrics = pd.read_csv(run.metrics) if run.metrics.exists() else result.metrics
-        if stop_signal.signum is not None:
+        if result.status == "interrupted":
             raise RunInterrupted(stop_signal.signum, result.steps_done, result.info.get("checkpoint"))
     return result
 
@@ -237,7 +246,16 @@ class _Loop:
 
     def hparams(self, step: int) -> dict:
         return {"lr": self.lr_s(step), "momentum": self.mom_s(step) if self.mom_s else None,
-                "weight_decay": self.wd_s(step) if self.wd_s else 0.0}
+                "weight_decay": self.wd_s(step) if self.wd_s else None}
+
+    def logged(self, hp: dict) -> dict:
+        """The values to log: the schedules', or what the optimizer holds where there is none."""
+        group = self.optimizer.param_groups[0]
+        if hp["momentum"] is None:
+            hp = {**hp, "momentum": group.get("momentum", group.get("betas", (None,))[0])}
+        if hp["weight_decay"] is None:
+            hp = {**hp, "weight_decay": group.get("weight_decay")}
+        return {k: float(v) if v is not None else None for k, v in hp.items()}
 
     def run(self, start: int, stop_signal, progress) -> RunResult:
         model, step = self.model, start
@@ -262,7 +280,7 @@ class _Loop:
                 if diverged_at is not None:
                     status, step = "diverged", diverged_at + 1
                     break
-                if self.eval_every and (step % self.eval_every == 0 or step == self.steps):
+                if step == self.steps or (self.eval_every and step % self.eval_every == 0):
                     self.evaluate(step)
                 if self.checkpoint_every and (step % self.checkpoint_every == 0 or step == self.steps):
                     self.checkpoint(step)
@@ -274,9 +292,14 @@ class _Loop:
                 bar.close()
         info = {}
         if status == "interrupted":
-            self.flush()
-            if self.rundir is not None:
+            diverged_at, last_finite = self.flush()
+            if diverged_at is not None:  # the block just read ended in a NaN: that wins
+                status, step = "diverged", diverged_at + 1
+            elif self.rundir is not None:
                 info["checkpoint"] = self.checkpoint(step)
+        elif (status == "completed" and self.rundir is not None
+              and not self.rundir.checkpoint_path(step).exists()):
+            info["checkpoint"] = self.checkpoint(step)  # the trained model, for --resume or use
         frame = pd.DataFrame(self.rows, columns=METRIC_COLUMNS)
         return RunResult(frame, status, step, diverged_at, last_finite, info=info)
 
@@ -295,7 +318,7 @@ class _Loop:
         i = len(self.pending)
         self.losses[i] = loss.detach()
         self.correct[i] = (logits.argmax(1) == y).sum()
-        self.pending.append({"step": step, "split": "train", **hp, "batch": len(y)})
+        self.pending.append({"step": step, "split": "train", **self.logged(hp), "batch": len(y)})
 
     def flush(self) -> tuple[int | None, dict | None]:
         """Read the pending losses (one host sync), write their rows; report a NaN/inf loss."""
@@ -323,8 +346,8 @@ class _Loop:
         if self.test is None:
             return
         loss, acc = evaluate(self.model, self.test, precision="bf16" if self.bf16 else "fp32")
-        self.emit([{"step": step, "split": "test", **self.hparams(step - 1), "loss": loss,
-                    "accuracy": acc}])
+        self.emit([{"step": step, "split": "test", **self.logged(self.hparams(step - 1)),
+                    "loss": loss, "accuracy": acc}])
 
     def emit(self, rows: list[dict]) -> None:
         self.rows.extend(rows)

@@ -23,13 +23,27 @@ timeout 60 "$PY" -c "from paperlib.data import load_split; print(len(load_split(
 
 for bs in 512 1024; do
   for mode in eager compiled; do
-    flag=""; [ "$mode" = compiled ] && flag="--compile"
+    # compiling the textbook loop too would only add minutes of compile time
+    flag=""; methods="fit,bare,textbook"
+    [ "$mode" = compiled ] && flag="--compile" && methods="fit,bare"
     log "benchmark resnet56 batch $bs $mode"
     timeout 100 "$PY" benchmarks/throughput.py --device cuda --model resnet56 --batch-size "$bs" \
-        --workers 8 --repeats 3 $flag > "$OUT/throughput_resnet56_bs${bs}_${mode}.txt" 2>&1 \
-        || log "  exit $? (see the file)"
+        --workers 8 --repeats 3 --methods "$methods" $flag \
+        > "$OUT/throughput_resnet56_bs${bs}_${mode}.txt" 2>&1 || log "  exit $? (see the file)"
     tail -n 1 "$OUT/throughput_resnet56_bs${bs}_${mode}.txt" | tee -a "$OUT/device_check.log"
   done
+done
+
+# Several small runs on one GPU: do 2 or 4 processes at once get more images/s in total than one?
+# (the 4 seeds of a curve and the points of a weight-decay grid are such runs)
+for n in 1 2 4; do
+  log "concurrency: $n fit-only processes at once (resnet56, batch 512)"
+  for i in $(seq "$n"); do
+    timeout 90 "$PY" benchmarks/throughput.py --device cuda --model resnet56 --batch-size 512 \
+        --methods fit --repeats 3 > "$OUT/concurrent_${n}_${i}.txt" 2>&1 &
+  done
+  wait
+  tail -q -n 1 "$OUT"/concurrent_"${n}"_*.txt | tee -a "$OUT/device_check.log"
 done
 
 log "small profile on the GPU: range test and 1cycle (resnet56, full CIFAR-10)"

@@ -96,7 +96,7 @@ def test_lr_find_writes_csv_png_json(tmp_path):
     assert (tmp_path / "lr_find.png").stat().st_size > 1000
     code, _, err = run_cli("lr-find", "--dataset", "synthetic", "--lr-min", 0.01, "--lr-max", 1,
                            "--steps", 4, "--out", tmp_path)
-    assert code == 2 and "finished run" in err
+    assert code == 2 and "holds a finished run" in err
 
 
 def test_train_writes_metrics_and_resumes_a_finished_run(tmp_path):
@@ -121,3 +121,21 @@ def test_python_dash_m_entry_point():
                            "--total", "3"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0
     assert proc.stdout.splitlines() == ["step,lr,momentum", "0,0.1,0.9", "1,0.1,0.9", "2,0.1,0.9"]
+
+
+def test_overwrite_with_a_bad_argument_keeps_the_old_run(tmp_path):
+    args = ["train", "--dataset", "synthetic", "--model", "resnet8", "--subset", 64,
+            "--test-subset", 50, "--batch-size", 32, "--steps", 2, "--schedule", "constant",
+            "--lr", 0.1, "--device", "cpu", "--out", tmp_path]
+    assert run_cli(*args)[0] == 0
+    before = (tmp_path / "metrics.csv").read_bytes()
+    code, _, err = run_cli(*args[:4], "resnet9000", *args[5:], "--overwrite")
+    assert code == 2 and "resnet9000" in err
+    assert (tmp_path / "metrics.csv").read_bytes() == before
+
+
+def test_negative_values_and_seeds_are_refused_by_name():
+    for flags, name in ((["--lr", "-0.1"], "--lr"), (["--lr", "0.1", "--seed", "-1"], "--seed")):
+        code, _, err = run_cli("train", "--dataset", "synthetic", "--steps", 2, "--schedule",
+                               "constant", *flags, "--out", "/tmp/unused-paperlib-out")
+        assert code == 2 and name in err and len(err.strip().splitlines()) == 1

@@ -457,3 +457,25 @@ def test_gresnet56_batchnorm_and_relus_match_smith_log(smith_log):
     assert len(relus) == 1 + 26  # stem + one inside each block; none after a sum
     assert not any("sum_eltwise" in b for n in relus for b in bottoms[n])
     assert shapes[bottoms["post_pool"][0]][1:] == [64, 8, 8]
+
+
+def test_reinitialize_draws_fresh_weights_in_place_and_resets_bn_statistics():
+    from paperlib.models import reinitialize
+    model = build_model("resnet8")
+    params_before = [p for p in model.parameters()]
+    model.train()
+    model(torch.randn(8, 3, 32, 32) * 3 + 1)  # move the running statistics
+    reinitialize(model, "msra", seed=3)
+    first = {k: v.clone() for k, v in model.state_dict().items()}
+    assert all(a is b for a, b in zip(params_before, model.parameters()))  # same tensors
+    bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert torch.equal(bn.running_mean, torch.zeros_like(bn.running_mean))
+    assert torch.equal(bn.running_var, torch.ones_like(bn.running_var))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    reinitialize(model, "msra", seed=3)
+    assert all(torch.equal(first[k], v) for k, v in model.state_dict().items())
+    reinitialize(model, "msra", seed=4)
+    conv = next(k for k, v in first.items() if v.dim() == 4)
+    assert not torch.equal(first[conv], model.state_dict()[conv])

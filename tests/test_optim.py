@@ -64,3 +64,15 @@ def test_optimizer_arguments_are_checked():
         make_optimizer("adamw", [w])
     with pytest.raises(ConfigError, match="momentum"):
         CaffeSGD([w], lr=0.1, momentum=1.0)
+
+
+def test_groups_given_as_generators_keep_their_parameters():
+    model = torch.nn.Linear(3, 2)
+    for kind in ("sgd", "caffe-sgd"):
+        opt = make_optimizer(kind, [{"params": model.parameters(), "lr_mult": 2.0}])
+        assert len(opt.param_groups[0]["params"]) == 2 and opt.param_groups[0]["lr_mult"] == 2.0
+
+
+def test_nesterov_without_momentum_is_a_config_error():
+    with pytest.raises(ConfigError, match="momentum"):
+        make_optimizer("nesterov", [torch.zeros(1, requires_grad=True)], momentum=0.0)

@@ -205,3 +205,21 @@ def test_range_test_runs_on_a_plain_dataloader_with_the_users_optimizer():
                            mode="exp", optimizer=opt, momentum=0.9, divergence_factor=None)
     assert len(result.train) == 7  # more steps than the loader has batches: it restarts
     _assert_same(before, _state(model, opt))
+
+
+def test_gradients_are_restored_too():
+    train, _ = synthetic_loaders()
+    model = tiny_model()
+    assert all(p.grad is None for p in model.parameters())
+    lr_range_test(model, train, lr_min=0.01, lr_max=0.1, steps=3)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_a_sweep_reloads_run_by_run_even_for_close_weight_decays(tmp_path):
+    train, _ = synthetic_loaders()
+    results = weight_decay_sweep(tiny_model(), train, weight_decays=[0.0, 1e-9], lr_min=0.01,
+                                 lr_max=0.5, steps=4, log_every=2)
+    save_range_tests(results, tmp_path)
+    back = load_range_tests(tmp_path / "lr_find.csv")
+    assert [len(r.train) for r in back] == [4, 4]
+    assert [r.settings["weight_decay"] for r in back] == [0.0, 1e-9]

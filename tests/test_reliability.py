@@ -91,18 +91,20 @@ def test_sigkill_resumes_from_the_last_periodic_checkpoint_bit_identically(tmp_p
     assert (out / "metrics.csv").read_bytes() == uninterrupted
 
 
+@pytest.mark.slow
 def test_two_runs_cannot_share_a_folder(tmp_path):
-    train, _ = synthetic_loaders()
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    out = tmp_path / "run"
+    proc = _cli(out)
     try:
-        tmp_path.mkdir(exist_ok=True)
-        (tmp_path / ".lock").write_text(str(sleeper.pid))
-        with pytest.raises(OutputDirError, match=f"in use by process {sleeper.pid}"):
-            fit(tiny_model(), train, steps=3, lr=0.1, out_dir=tmp_path)
+        _wait_for_rows(out / "metrics.csv", 2, proc)
+        train, _ = synthetic_loaders()
+        with pytest.raises(OutputDirError, match=f"in use by process {proc.pid}"):
+            fit(tiny_model(), train, steps=3, lr=0.1, out_dir=out, overwrite=True)
     finally:
-        sleeper.kill()
-        sleeper.wait()
-    fit(tiny_model(), train, steps=3, lr=0.1, out_dir=tmp_path)  # a dead owner's lock is stale
+        proc.kill()
+        proc.communicate()
+    # the kernel released the dead owner's lock: the folder can be taken over
+    fit(tiny_model(), train, steps=3, lr=0.1, out_dir=out, overwrite=True)
 
 
 def test_a_full_disk_before_the_run_is_refused_before_training(tmp_path, monkeypatch):
@@ -193,3 +195,31 @@ def test_a_kernel_interrupt_in_a_notebook_checkpoints_and_resumes(tmp_path):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def _hooked_model(nan_at=None, sigterm_at=None):
+    model, calls = tiny_model(), {"n": 0}
+
+    def hook(module, inputs, output):
+        step = calls["n"]
+        calls["n"] += 1
+        if step == sigterm_at:
+            os.kill(os.getpid(), signal.SIGTERM)  # handled by fit: stop at the next boundary
+        return output * float("nan") if step == nan_at else output
+    model.register_forward_hook(hook)
+    return model
+
+
+def test_a_signal_during_the_last_step_leaves_a_completed_run(tmp_path):
+    train, _ = synthetic_loaders()
+    result = fit(_hooked_model(sigterm_at=9), train, steps=10, lr=0.1, out_dir=tmp_path)
+    assert result.status == "completed"
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "completed"
+
+
+def test_a_nan_in_the_block_an_interrupt_ends_is_reported_as_divergence(tmp_path):
+    train, _ = synthetic_loaders()
+    result = fit(_hooked_model(nan_at=3, sigterm_at=5), train, steps=20, lr=0.1, log_every=10,
+                 out_dir=tmp_path)
+    assert result.status == "diverged" and result.diverged_at == 3
+    assert list(tmp_path.glob("checkpoints/*.pt")) == []  # no checkpoint of NaN weights

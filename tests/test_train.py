@@ -114,7 +114,7 @@ def test_resume_refuses_a_checkpoint_of_other_settings_or_a_corrupt_one(tmp_path
 def test_a_finished_run_is_not_overwritten_unless_asked(tmp_path):
     train, _ = synthetic_loaders()
     fit(tiny_model(), train, steps=5, lr=0.1, out_dir=tmp_path)
-    with pytest.raises(OutputDirError, match="finished run"):
+    with pytest.raises(OutputDirError, match="holds a finished run"):
         fit(tiny_model(), train, steps=5, lr=0.1, out_dir=tmp_path)
     fit(tiny_model(), train, steps=5, lr=0.1, out_dir=tmp_path, overwrite=True)
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "completed"
@@ -160,3 +160,42 @@ def test_short_real_run_on_a_cifar10_subset_learns(tmp_path):
     losses = result.train["loss"]
     assert losses.iloc[-20:].mean() < losses.iloc[:20].mean() - 0.2
     assert result.test["accuracy"].iloc[-1] > 0.2  # chance is 0.1
+
+
+def test_a_row_torn_by_a_crash_is_dropped_on_resume(tmp_path):
+    from paperlib.runs import RunDir
+    run = RunDir(tmp_path)
+    run.append_metrics([{"step": s, "split": "train", "lr": 0.1, "momentum": 0.9,
+                         "weight_decay": 0.0, "loss": 1.0, "accuracy": 0.5} for s in range(6)])
+    with open(run.metrics, "a") as f:
+        f.write("6,train,0.1,0.")  # the process died mid-row
+    run.truncate_metrics(4)
+    frame = pd.read_csv(run.metrics)
+    assert list(frame["step"]) == [0, 1, 2, 3]
+
+
+def test_resume_of_a_finished_run_loads_its_final_model(tmp_path):
+    train, _ = synthetic_loaders()
+    model = tiny_model()
+    fit(model, train, steps=6, lr=0.1, out_dir=tmp_path)
+    trained = {k: v.clone() for k, v in model.state_dict().items()}
+    fresh = tiny_model(seed=42)
+    result = fit(fresh, train, steps=6, lr=0.1, out_dir=tmp_path, resume=True)
+    assert result.status == "completed" and len(result.train) == 6
+    assert all(torch.equal(trained[k], v) for k, v in fresh.state_dict().items())
+
+
+def test_weight_decay_none_leaves_the_users_optimizer_alone():
+    train, _ = synthetic_loaders()
+    model = tiny_model()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+    result = fit(model, train, steps=3, lr=1e-3, momentum=0.9, optimizer=opt)
+    assert opt.param_groups[0]["weight_decay"] == 0.05
+    assert list(result.train["weight_decay"]) == [0.05] * 3
+    assert opt.param_groups[0]["betas"][0] == 0.9
+
+
+def test_plain_functions_cannot_be_checkpointed(tmp_path):
+    train, _ = synthetic_loaders()
+    with pytest.raises(ConfigError, match="lr: checkpointing needs a paperlib schedule"):
+        fit(tiny_model(), train, steps=3, lr=lambda s: 0.1, checkpoint_every=1, out_dir=tmp_path)
