@@ -19,19 +19,23 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(f"{message} (see '{self.prog} --help')")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
-    return value
+def _int_in(low: int, high: int | None = None):
+    """An argparse type: an integer in [low, high)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low or (high is not None and value >= high):
+            bound = f">= {low}" if high is None else f"in [{low}, {high})"
+            raise argparse.ArgumentTypeError(f"{value} must be {bound}")
+        return value
+    return parse
 
 
-def _nonneg_int(text: str) -> int:
-    value = _positive_int(text) if text.strip() != "0" else 0
-    return value
+_positive_int = _int_in(1)
+_nonneg_int = _int_in(0)
+_seed = _int_in(0, 2**32)
 
 
 def _float(text: str) -> float:
@@ -48,16 +52,6 @@ def _nonneg_float(text: str) -> float:
     value = _float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} must be >= 0")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"{value} must be in [0, 2**32)")
     return value
 
 

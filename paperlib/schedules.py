@@ -174,67 +174,72 @@ class Constant(Schedule):
 
 
 @dataclass(frozen=True)
-class LinearRange(Schedule):
+class _Range(Schedule):
+    """start -> end over steps 0..total-1 (both ends included), then held at end."""
+
+    start: float
+    end: float
+    total: int
+
+    def __post_init__(self) -> None:
+        _set_field(self, "start", self._check_end("start", self.start))
+        _set_field(self, "end", self._check_end("end", self.end))
+        _set_field(self, "total", _step_count("total", self.total, 1))
+
+    def _value(self, step: int) -> float:
+        if step >= self.total:
+            return self.end
+        if self.total == 1:
+            return self.start
+        return self._between(step / (self.total - 1))
+
+
+@dataclass(frozen=True)
+class LinearRange(_Range):
     """start -> end linearly over steps 0..total-1 (both ends included), then held at end.
 
     With total=1 the single step in range gets `start`. `start > end` is allowed (a falling
     momentum ramp, Fig 15a).
     """
 
-    start: float
-    end: float
-    total: int
     kind: ClassVar[str] = "linear_range"
+    _check_end = staticmethod(_non_negative)
 
-    def __post_init__(self) -> None:
-        _set_field(self, "start", _non_negative("start", self.start))
-        _set_field(self, "end", _non_negative("end", self.end))
-        _set_field(self, "total", _step_count("total", self.total, 1))
-
-    def _value(self, step: int) -> float:
-        if step >= self.total:
-            return self.end
-        if self.total == 1:
-            return self.start
-        return self.start + (self.end - self.start) * step / (self.total - 1)
+    def _between(self, fraction: float) -> float:
+        return self.start + (self.end - self.start) * fraction
 
 
 @dataclass(frozen=True)
-class ExpRange(Schedule):
+class ExpRange(_Range):
     """start -> end geometrically over steps 0..total-1 (both ends included), then held at end."""
 
-    start: float
-    end: float
-    total: int
     kind: ClassVar[str] = "exp_range"
+    _check_end = staticmethod(_positive)
 
-    def __post_init__(self) -> None:
-        _set_field(self, "start", _positive("start", self.start))
-        _set_field(self, "end", _positive("end", self.end))
-        _set_field(self, "total", _step_count("total", self.total, 1))
-
-    def _value(self, step: int) -> float:
-        if step >= self.total:
-            return self.end
-        if self.total == 1:
-            return self.start
-        return self.start * (self.end / self.start) ** (step / (self.total - 1))
+    def _between(self, fraction: float) -> float:
+        return self.start * (self.end / self.start) ** fraction
 
 
 @dataclass(frozen=True)
-class Triangular(Schedule):
-    """Caffe's "triangular" cyclical LR (Smith 2015, §3.1): period 2*step_size, no decay."""
+class _Cycle(Schedule):
+    """An lr cycle between lr_min and lr_max whose half-period is step_size steps."""
 
     lr_min: float
     lr_max: float
     step_size: int
-    kind: ClassVar[str] = "triangular"
 
     def __post_init__(self) -> None:
         _set_field(self, "lr_min", _non_negative("lr_min", self.lr_min))
         _set_field(self, "lr_max", _non_negative("lr_max", self.lr_max))
         _set_field(self, "step_size", _step_count("step_size", self.step_size, 1))
         _ordered("lr_min", self.lr_min, "lr_max", self.lr_max)
+
+
+@dataclass(frozen=True)
+class Triangular(_Cycle):
+    """Caffe's "triangular" cyclical LR (Smith 2015, §3.1): period 2*step_size, no decay."""
+
+    kind: ClassVar[str] = "triangular"
 
     def _value(self, step: int) -> float:
         # Same arithmetic as Smith 2015's formula so values match Caffe's to the last digit.
@@ -292,23 +297,14 @@ class PiecewiseLinear(Schedule):
 
 
 @dataclass(frozen=True)
-class SmithOneCycle(Schedule):
+class SmithOneCycle(_Cycle):
     """Smith's Caffe "1cycle" LR (Smith 2018 §4.1/Appendix A; reproduces the lr his Caffe logs print).
 
     Rises linearly lr_min -> lr_max over step_size steps, falls linearly lr_max -> 0 (not to
     lr_min) by 2*step_size, then stays at lr_min/1000 for the rest of training.
     """
 
-    lr_min: float
-    lr_max: float
-    step_size: int
     kind: ClassVar[str] = "one_cycle_smith"
-
-    def __post_init__(self) -> None:
-        _set_field(self, "lr_min", _non_negative("lr_min", self.lr_min))
-        _set_field(self, "lr_max", _non_negative("lr_max", self.lr_max))
-        _set_field(self, "step_size", _step_count("step_size", self.step_size, 1))
-        _ordered("lr_min", self.lr_min, "lr_max", self.lr_max)
 
     def _value(self, step: int) -> float:
         if step <= self.step_size:
