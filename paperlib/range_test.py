@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import torch
 from . import io
 from .errors import ConfigError
 from .schedules import exp_range, linear_range
-from .train import fit
+from .train import describe_schedule, fit, rng_state, set_rng_state
 
 MODES = ("linear", "exp")
 
@@ -120,8 +119,7 @@ def preserved_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer | N
              for p in model.parameters()]
     optim_state = copy.deepcopy(optimizer.state_dict()) if optimizer is not None else None
     training = model.training
-    rng = (torch.get_rng_state(), random.getstate(), np.random.get_state(),
-           torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+    rng = rng_state()
     try:
         yield
     finally:
@@ -131,11 +129,7 @@ def preserved_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer | N
             p.grad = None if g is None else g.to(p.device)
         if optimizer is not None:
             optimizer.load_state_dict(optim_state)
-        torch.set_rng_state(rng[0])
-        random.setstate(rng[1])
-        np.random.set_state(rng[2])
-        if rng[3] is not None:
-            torch.cuda.set_rng_state_all(rng[3])
+        set_rng_state(rng)
 
 
 def lr_range_test(model: torch.nn.Module, train, *, lr_min: float, lr_max: float, steps: int,
@@ -173,8 +167,8 @@ def lr_range_test(model: torch.nn.Module, train, *, lr_min: float, lr_max: float
         eval_every = max(1, steps // 20) if test is not None else 0
     should_stop = _diverging(divergence_factor, smoothing) if divergence_factor else None
     settings = {"lr_min": lr_min, "lr_max": lr_max, "steps": steps, "mode": mode,
-                "weight_decay": weight_decay if not callable(weight_decay) else
-                getattr(weight_decay, "describe", lambda: repr(weight_decay))(),
+                "weight_decay": (describe_schedule(weight_decay) if callable(weight_decay)
+                                 else weight_decay),
                 "divergence_factor": divergence_factor, "smoothing": smoothing,
                 "eval_every": eval_every, **(config or {})}
     user_optimizer = optimizer if isinstance(optimizer, torch.optim.Optimizer) else None

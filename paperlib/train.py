@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -196,8 +197,9 @@ def fit(model: torch.nn.Module, train, *, steps: int, lr, momentum=0.9, weight_d
         from .models import param_groups
         optimizer = make_optimizer(optimizer, param_groups(model), lr=lr_s(0),
                                    momentum=mom_s(0) if mom_s else 0.0)
-    settings = {"steps": steps, "lr": _describe(lr_s), "momentum": _describe(mom_s),
-                "weight_decay": _describe(wd_s), "optimizer": type(optimizer).__name__,
+    settings = {"steps": steps, "lr": describe_schedule(lr_s),
+                "momentum": describe_schedule(mom_s), "weight_decay": describe_schedule(wd_s),
+                "optimizer": type(optimizer).__name__,
                 "precision": "bf16" if bf16 else "fp32", "channels_last": bool(channels_last),
                 "compile": compile, **(config or {})}
 
@@ -358,7 +360,7 @@ class _Loop:
         if self.rundir is None:
             return None
         state = {"step": step, "model": self.model.state_dict(),
-                 "optimizer": self.optimizer.state_dict(), "rng": _rng_state(),
+                 "optimizer": self.optimizer.state_dict(), "rng": rng_state(),
                  "settings_key": _settings_key(self.settings)}
         return self.rundir.save_checkpoint(step, state)
 
@@ -383,7 +385,7 @@ def _restore(run: RunDir, model, optimizer, settings: dict) -> int:
                               "rerun with the same settings, or pass --overwrite to start again")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    _set_rng_state(state["rng"])
+    set_rng_state(state["rng"])
     run.truncate_metrics(state["step"])
     return int(state["step"])
 
@@ -407,21 +409,30 @@ def _write_run_json(run: RunDir, settings: dict, status: str, steps_done: int, s
     io.write_json(run.run_json, doc)
 
 
-def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1])}
+def rng_state() -> dict:
+    """Every global RNG a run may draw from (torch, CUDA, Python, NumPy), in types that a
+    weights_only checkpoint can hold."""
+    version, internal, gauss_next = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": [version, list(internal), gauss_next],
+             "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached]}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def _set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict) -> None:
+    """Put back what rng_state() captured."""
     torch.set_rng_state(state["torch"])
-    random.setstate((3, tuple(state["python"]), None))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _describe(schedule):
+def describe_schedule(schedule):
     if schedule is None:
         return None
     return schedule.describe() if hasattr(schedule, "describe") else repr(schedule)
