@@ -5,14 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROFILE ?= small
-OUT := figures
 
-# Settings of the range test and the 1cycle run per profile (measured on 2 CPU cores: smoke 35 s,
-# small 7 min).
-FIND_smoke := --model resnet8 --subset 1000 --test-subset 500 --batch-size 64 --steps 40 --eval-every 10 --lr-min 0.01 --lr-max 3
-TRAIN_smoke := --model resnet8 --subset 1000 --test-subset 500 --batch-size 64 --steps 60 --eval-every 20 --lr-min 0.08 --lr-max 0.8 --step-size 25
-FIND_small := --model resnet8 --subset 25000 --test-subset 1000 --batch-size 128 --steps 800 --eval-every 25 --lr-min 0.01 --lr-max 4
-TRAIN_small := --model resnet8 --test-subset 2000 --batch-size 128 --steps 1170 --eval-every 117 --lr-min 0.1 --lr-max 1 --step-size 540
+NOTEBOOKS := 01_lr_range_test 02_fig5_super_convergence 03_fig8_cyclical_momentum 04_fig15_cifar100
+# Notebook 04 is CIFAR-100's; where only CIFAR-10 is at hand: make figures DATASET_04=cifar10
+DATASET_04 ?= cifar100
 
 .PHONY: setup test figures benchmark clean
 setup: $(STAMP)
@@ -25,10 +21,20 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest
 
+# Runs every notebook with papermill into reports/<profile>/ (each notebook writes its figures,
+# CSVs and JSONs to figures/, or figures/smoke/ for PROFILE=smoke); the wall time of each goes to
+# reports/<profile>/timings.tsv. An executed notebook only replaces the old one once it finished.
 figures: $(STAMP)
-	@case "$(PROFILE)" in smoke|small) ;; *) echo "PROFILE must be smoke or small, not '$(PROFILE)'" >&2; exit 2;; esac
-	$(PY) -m paperlib lr-find --dataset cifar10 $(FIND_$(PROFILE)) --weight-decay 1e-4 --mode linear --out $(OUT)/$(PROFILE)/lr_find --overwrite
-	$(PY) -m paperlib train --dataset cifar10 $(TRAIN_$(PROFILE)) --schedule one-cycle --style smith --mom-max 0.95 --mom-min 0.85 --weight-decay 1e-4 --out $(OUT)/$(PROFILE)/one_cycle --overwrite
+	@case "$(PROFILE)" in smoke|small|paper) ;; *) echo "PROFILE must be smoke, small or paper, not '$(PROFILE)'" >&2; exit 2;; esac
+	@mkdir -p reports/$(PROFILE)
+	@for nb in $(NOTEBOOKS); do \
+	  extra=""; if [ $$nb = 04_fig15_cifar100 ]; then extra="-p dataset $(DATASET_04)"; fi; \
+	  partial=reports/$(PROFILE)/.$$nb.partial.ipynb; start=$$(date +%s); \
+	  echo "papermill notebooks/$$nb.ipynb -p profile $(PROFILE) $$extra"; \
+	  $(PY) -m papermill notebooks/$$nb.ipynb $$partial -p profile $(PROFILE) $$extra --no-progress-bar || exit 1; \
+	  mv $$partial reports/$(PROFILE)/$$nb.ipynb; \
+	  printf '%s\t%s\t%ss\n' "$$nb" "$(PROFILE)" "$$(( $$(date +%s) - start ))" | tee -a reports/$(PROFILE)/timings.tsv; \
+	done
 
 # Images/s of paperlib's fit vs a bare loop vs the textbook DataLoader pipeline (~2 min on a CPU).
 # BENCH_ARGS="--device cuda --model resnet56 --batch-size 512" on a GPU.

@@ -60,11 +60,12 @@ def make_data(dataset: str, *, batch_size: int = 128, device: str | torch.device
 
 
 def make_model(name: str, *, num_classes: int = 10, init: str = "msra", seed: int = 0,
-               device: str | torch.device = "cpu") -> torch.nn.Module:
+               device: str | torch.device = "cpu",
+               bn_momentum: float | None = None) -> torch.nn.Module:
     """Build a model with its initial weights drawn from `seed`, placed on `device`."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build_model(name, num_classes=num_classes, init=init)
+        model = build_model(name, num_classes=num_classes, init=init, bn_momentum=bn_momentum)
     return model.to(resolve_device(device))
 
 

@@ -87,3 +87,55 @@ def plot_training(frame: pd.DataFrame, *, title: str | None = None):
     fig.suptitle(title or "training run")
     fig.tight_layout()
     return fig
+
+
+def plot_range_loss(frame: pd.DataFrame, *, title: str):
+    """Fig 1a's layout: test loss, smoothed train loss and test accuracy against the lr on one
+    log-scaled axis, as the paper draws them."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, ax = plt.subplots(figsize=(8, 4.4))
+    train, test = frame[frame["split"] == "train"], frame[frame["split"] == "test"]
+    ax.plot(test["lr"], test["loss"], color="tab:blue", label="Test loss")
+    ax.plot(train["lr"], train["smooth_loss"], color="tab:red", label="Train loss (smoothed)")
+    ax.plot(test["lr"], test["accuracy"], color="goldenrod", label="Test Accuracy")
+    ax.set_yscale("log")
+    ax.set_xlabel("Learning Rate")
+    ax.set_ylabel("Loss")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(frame: pd.DataFrame, *, x: str, y: str, title: str, xlabel: str, ylabel: str,
+                hue: str = "curve", logy: bool = False, paper_lines: dict | None = None,
+                paper_points: dict | None = None, ylim: tuple | None = None):
+    """Test-set curves of several runs (mean over replicates, band = std) in the paper's layout.
+
+    paper_lines: {hue value: the paper's final value}, drawn as dotted lines in the curve's colour;
+    paper_points: {label: (x, y)}, the paper's marked points (e.g. Fig 15a's minimum).
+    """
+    sns.set_theme(style="whitegrid", context="notebook")
+    test = frame[frame["split"] == "test"]
+    order = list(dict.fromkeys(test[hue]))
+    palette = dict(zip(order, sns.color_palette("tab10", len(order))))
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    sns.lineplot(test, x=x, y=y, hue=hue, hue_order=order, palette=palette, errorbar="sd",
+                 ax=ax, marker="o", markersize=3, lw=1.4)
+    for key, value in (paper_lines or {}).items():
+        if key in palette:
+            ax.axhline(value, color=palette[key], ls=":", lw=1.2)
+    if paper_lines:
+        ax.plot([], [], "k:", label="paper's value (dotted)")
+    for label, (px, py) in (paper_points or {}).items():
+        ax.plot(px, py, "k*", ms=11, label=label)
+    if logy:
+        ax.set_yscale("log")
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8, title=None)
+    fig.tight_layout()
+    return fig

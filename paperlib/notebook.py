@@ -1,0 +1,126 @@
+"""What every notebook does besides its figure: check its parameters, find folders, save results.
+
+The parameters cell holds annotated literals (`profile: str = "smoke"  # ...`); papermill injects
+plain assignments after it. `check_parameters(globals())` then compares the namespace with the
+cell's own annotations: a name that is not annotated is a parameter the notebook does not have
+(papermill only warns about those), and a value of the wrong type is refused, both with one line
+naming the parameter and the fix. Cells before the parameters cell may import modules, classes and
+functions, but no other values: those would read as unknown parameters.
+"""
+from __future__ import annotations
+
+import os
+import time
+import types
+import typing
+from pathlib import Path
+
+import pandas as pd
+
+from . import io
+from .errors import ConfigError
+from .profiles import get_profile
+from .provenance import provenance
+
+# Names IPython itself puts in a kernel's namespace.
+_KERNEL_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+
+def check_parameters(namespace: dict) -> dict:
+    """The notebook's parameters as a dict, after checking names, types and the profile."""
+    declared = namespace.get("__annotations__", {})
+    if not declared:
+        raise ConfigError("the parameters cell declares nothing: annotate each parameter "
+                          "(name: type = value)")
+    unknown = sorted(name for name, value in namespace.items()
+                     if not name.startswith("_") and name not in declared
+                     and name not in _KERNEL_NAMES and not isinstance(value, types.ModuleType)
+                     and not callable(value))
+    if unknown:
+        raise ConfigError(f"unknown parameter {unknown[0]!r}; this notebook's parameters are: "
+                          f"{', '.join(declared)}")
+    params = {}
+    for name, kind in declared.items():
+        if name not in namespace:
+            raise ConfigError(f"parameter {name!r} has no value; give it one in the parameters cell")
+        value = namespace[name]
+        if not _is_instance(value, kind):
+            raise ConfigError(f"parameter {name!r} must be {_type_name(kind)}, got {value!r} "
+                              f"({type(value).__name__}); e.g. papermill -p {name} ... or -y")
+        params[name] = value
+    if "profile" in params:
+        get_profile(params["profile"])
+    return params
+
+
+def _is_instance(value, kind) -> bool:
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_instance(value, arg) for arg in typing.get_args(kind))
+    if origin in (list, tuple):
+        (item,) = typing.get_args(kind)[:1] or (typing.Any,)
+        return isinstance(value, (list, tuple)) and all(_is_instance(v, item) for v in value)
+    if kind is typing.Any:
+        return True
+    if kind is type(None) or kind is None:
+        return value is None
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _type_name(kind) -> str:
+    return getattr(kind, "__name__", None) if typing.get_origin(kind) is None else str(kind)
+
+
+def project_root() -> Path:
+    """The checkout the notebook belongs to (the folder holding notebooks/ and paperlib/), so
+    that paths work from JupyterLab (cwd notebooks/), papermill and pytest alike."""
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "notebooks").is_dir() and (folder / "paperlib").is_dir():
+            return folder
+    return Path.cwd()
+
+
+def resolve_dir(path: str, default: str) -> Path:
+    """`path` if given (relative to the project), else the project's `default` folder."""
+    chosen = Path(path or default).expanduser()
+    return chosen if chosen.is_absolute() else project_root() / chosen
+
+
+def figures_dir(path: str, profile: str) -> Path:
+    """Where figure files go: `path`, else figures/ for small and paper runs and figures/smoke/
+    for smoke runs, so that CI's smoke runs never overwrite the replication's figures."""
+    return resolve_dir(path, "figures/smoke" if profile == "smoke" else "figures")
+
+
+def data_root() -> Path:
+    """$PAPERLIB_DATA, else the project's data/ folder."""
+    return Path(os.environ.get("PAPERLIB_DATA") or project_root() / "data")
+
+
+def save_results(out_dir: Path, name: str, frame: pd.DataFrame, *, params: dict, settings: dict,
+                 runs: pd.DataFrame | None = None, device=None, started: float | None = None,
+                 extra: dict | None = None) -> Path:
+    """Tidy CSV `<name>.csv` and its provenance `<name>.json`; returns the CSV's path."""
+    csv = io.write_csv(out_dir / f"{name}.csv", frame)
+    if runs is not None:
+        runs = runs.astype(object).where(runs.notna(), None)  # NaN is not JSON: write null
+    record = {"figure": name, "profile": params.get("profile"), "parameters": params,
+              "settings": settings, **(extra or {}),
+              "runs": runs.to_dict(orient="records") if runs is not None else [],
+              "wall_s": round(time.perf_counter() - started, 1) if started else None,
+              "provenance": provenance(device)}
+    io.write_json(out_dir / f"{name}.json", record)
+    return csv
+
+
+def save_plot(fig, out_dir: Path, name: str) -> list[Path]:
+    return [io.save_figure(fig, out_dir / f"{name}.{ext}") for ext in ("png", "pdf")]
+
+
+def write_claims(out_dir: Path, notebook: str, table: pd.DataFrame) -> Path:
+    """The notebook's claims table as `<notebook>_claims.csv` beside its figures."""
+    return io.write_csv(out_dir / f"{notebook}_claims.csv", table)

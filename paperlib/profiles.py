@@ -1,0 +1,174 @@
+"""The runs behind each figure, in the paper's settings, and the profiles that scale them.
+
+The `paper` profile is 1803.09820 as its code ran it (../shared/paper/SETTINGS.md, from Smith's
+jsub/x4.sh job scripts, prototxts and logs). `small` and `smoke` keep every schedule's shape, the
+learning rates, momenta and weight decays, and scale only three things, given per figure in
+SCALES: iterations (every step size, milestone and max_iter scaled alike), batch size where the
+figure does not compare batch sizes, and the test interval. Profiles are defined here only;
+notebooks ask for them by name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from .errors import ConfigError
+
+PROFILES = ("smoke", "small", "paper")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a profile changes outside the schedules: model, data, seeds, evaluation."""
+    name: str
+    model_fig5: str           # the super-convergence ResNet-56 (Fig 5) or its stand-in
+    model: str                # gResnet56 (Figs 1, 8, 15) or its stand-in
+    train_subset: int | None  # stratified training subset; None = all 50,000 images
+    test_subset: int | None   # test images per evaluation; None = all 10,000
+    seeds: tuple[int, ...]    # one run per seed; the curve is their mean
+    jitter: bool              # Smith's 4 runs per curve: TBS +12/+8/+4/+0, xavier/msra alternated
+    bn_momentum: float | None  # None: the paper's per-figure value (Caffe moving_average_fraction)
+    purpose: str
+
+
+PROFILE_SETTINGS = {
+    "smoke": Profile("smoke", "resnet8", "resnet8", 1000, 500, (0,), False, 0.1,
+                     "CI: the whole pipeline in under 2 minutes per notebook on 2 CPU cores"),
+    "small": Profile("small", "resnet8", "resnet8", None, 2000, (0,), False, 0.1,
+                     "a scaled replication on all of CIFAR-10: under 30 minutes per notebook "
+                     "on 2 CPU cores"),
+    "paper": Profile("paper", "resnet56-sc", "gresnet56", None, 6400, (0, 1, 2, 3), True, None,
+                     "the paper's settings: 4 runs per curve, for a GPU"),
+}
+
+
+@dataclass(frozen=True)
+class Scale:
+    iters: float       # factor on every iteration count
+    batch: float       # factor on the batch size (1.0 where the figure compares batch sizes)
+    eval_every: int    # test interval in (scaled) iterations
+
+
+# Per figure and profile. small is sized from measured CPU speed (resnet8, ~500 images/s on
+# 2 cores) to stay under 30 minutes per notebook; smoke to stay under 2 minutes.
+SCALES = {
+    "fig1a": {"smoke": Scale(1 / 500, 1 / 8, 10), "small": Scale(1 / 25, 1 / 4, 25),
+              "paper": Scale(1, 1, 200)},
+    "fig5": {"smoke": Scale(1 / 500, 1 / 32, 10), "small": Scale(1 / 25, 1 / 10, 40),
+             "paper": Scale(1, 1, 100)},
+    "fig8a": {"smoke": Scale(1 / 500, 1 / 32, 10), "small": Scale(1 / 32, 1 / 8, 25),
+              "paper": Scale(1, 1, 200)},
+    "fig8b": {"smoke": Scale(1 / 500, 1 / 16, 10), "small": Scale(1 / 50, 1, 15),
+              "paper": Scale(1, 1, 200)},
+    "fig15a": {"smoke": Scale(1 / 200, 1 / 8, 5), "small": Scale(1 / 8, 1 / 4, 25),
+               "paper": Scale(1, 1, 100)},
+    "fig15b": {"smoke": Scale(1 / 500, 1 / 16, 10), "small": Scale(1 / 50, 1, 15),
+               "paper": Scale(1, 1, 100)},
+}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One curve of a figure: a schedule and the settings around it, in the paper's units."""
+    label: str                 # the paper's legend label
+    schedule: dict             # experiment.make_schedules keywords (kind, lr_min, lr_max, ...)
+    steps: int                 # max_iter
+    batch_size: int            # TBS
+    weight_decay: float
+    optimizer: str = "caffe-nesterov"
+    bn_momentum: float = 0.1   # torch convention: 1 - Caffe's moving_average_fraction
+    range_test: bool = False   # a linear lr sweep read against the lr
+    jitter: bool = True        # Smith's 4-run batch/init jitter applies (x4.sh runs, not Fig 5)
+    extra: dict = field(default_factory=dict)  # columns carried into the tidy CSV (e.g. tbs)
+
+
+def _one_cycle(lr_min, lr_max, step_size, mom=(0.95, 0.85)):
+    return {"kind": "one-cycle", "style": "smith", "lr_min": lr_min, "lr_max": lr_max,
+            "step_size": step_size, "mom_max": mom[0], "mom_min": mom[1]}
+
+
+def paper_runs(figure: str) -> list[RunSpec]:
+    """The runs of `figure` exactly as SETTINGS.md gives them (section in brackets)."""
+    if figure == "fig1a":
+        # [§3, §5] Fig 1a's own iteration count and TBS are not in the paper's files: TBS 512 and
+        # 20k iterations as the Fig 11b range test; linear up to 3.0, the "large" lr of §5.
+        return [RunSpec("LR range test", {"kind": "linear", "lr_min": 0.001, "lr_max": 3.0,
+                                          "momentum": 0.9}, 20_000, 512, 1e-4, range_test=True)]
+    if figure in ("fig5a", "fig5b"):
+        # [§4 Fig 5a/5b] super-convergence: Caffe SGD, TBS 1000, BN maf 0.95 for CLR, 0.999 else.
+        clr = {"kind": "triangular", "lr_min": 0.1, "lr_max": 3.0, "step_size": 5_000,
+               "momentum": 0.9}
+        if figure == "fig5a":
+            const = {"kind": "multistep", "lr": 0.35, "milestones": [50_000, 70_000],
+                     "gamma": 0.1, "momentum": 0.9}
+            return [RunSpec("CLR=0.1-3", clr, 10_000, 1000, 1e-4, "caffe-sgd", 0.05, jitter=False),
+                    RunSpec("LR=0.35", const, 80_000, 1000, 1e-4, "caffe-sgd", 0.001,
+                            jitter=False)]
+        return [RunSpec(f"Weight decay={wd:g}", clr, 10_000, 1000, wd, "caffe-sgd", 0.05,
+                        jitter=False, extra={"wd": wd}) for wd in (1e-3, 1e-4, 1e-5, 1e-6)]
+    if figure == "fig8a":
+        # [§4 Fig 8a] gResnet56, TBS 1024 + jitter (titled 1030), 1cycle 0.1-1 step 9k, WD 5e-5.
+        variants = (("Momentum=0.9", (0.9, 0.9)), ("CM range=0.85-0.95", (0.85, 0.95)),
+                    ("CM range=0.95-0.85", (0.95, 0.85)))
+        return [RunSpec(label, _one_cycle(0.1, 1.0, 9_000, mom), 20_000, 1024, 5e-5)
+                for label, mom in variants]
+    if figure == "fig8b":
+        # [§4 Fig 8b] TBS, lr range, max_iter, step; epochs 116/95/70/48 (TBS 1024 per the text).
+        rows = ((1024, 0.1, 1.0, 5_664, 2_490), (512, 0.08, 0.8, 9_277, 4_003),
+                (256, 0.06, 0.6, 13_671, 6_054), (128, 0.04, 0.4, 18_750, 8_203))
+        return [RunSpec(f"TBS={tbs}, LR={lo:g}-{hi:g}", _one_cycle(lo, hi, step), iters, tbs,
+                        1e-4, extra={"tbs": tbs}) for tbs, lo, hi, iters, step in rows]
+    if figure == "fig15a":
+        # [§4 Fig 15a] range test 0.1 -> 1.0 over 50 epochs at TBS 512, momentum 0.95 -> 0.85.
+        sweep = {"kind": "linear", "lr_min": 0.1, "lr_max": 1.0, "mom_max": 0.95, "mom_min": 0.85}
+        return [RunSpec(f"WD={wd:g}", sweep, 4_882, 512, wd, range_test=True, extra={"wd": wd})
+                for wd in (3e-4, 1e-4, 1e-5)]
+    if figure == "fig15b":
+        rows = ((256, 0.05, 0.5, 16_601, 8_007), (512, 0.09, 0.9, 9_765, 4_394),
+                (1024, 0.1, 1.2, 7_080, 3_417))
+        return [RunSpec(f"TBS={tbs}, LR={lo:g}-{hi:g}", _one_cycle(lo, hi, step), iters, tbs,
+                        1e-4, extra={"tbs": tbs}) for tbs, lo, hi, iters, step in rows]
+    raise ConfigError(f"figure {figure!r} is unknown; choose one of {', '.join(FIGURES)}")
+
+
+FIGURES = ("fig1a", "fig5a", "fig5b", "fig8a", "fig8b", "fig15a", "fig15b")
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILE_SETTINGS:
+        raise ConfigError(f"profile {name!r} is unknown; choose one of {', '.join(PROFILES)}")
+    return PROFILE_SETTINGS[name]
+
+
+def scale_for(figure: str, profile: str) -> Scale:
+    get_profile(profile)
+    return SCALES["fig5" if figure.startswith("fig5") else figure][profile]
+
+
+def runs_for(figure: str, profile: str) -> list[RunSpec]:
+    """The runs of `figure` under `profile`: the paper's, with iterations and batch scaled."""
+    prof, scale = get_profile(profile), scale_for(figure, profile)
+
+    def iters(n: int) -> int:
+        return max(2, round(n * scale.iters))
+
+    runs = []
+    for spec in paper_runs(figure):
+        sched = dict(spec.schedule)
+        for key in ("step_size",):
+            if key in sched:
+                sched[key] = iters(sched[key])
+        if "milestones" in sched:
+            sched["milestones"] = [iters(m) for m in sched["milestones"]]
+        bn = spec.bn_momentum if prof.bn_momentum is None else prof.bn_momentum
+        runs.append(replace(spec, schedule=sched, steps=iters(spec.steps),
+                            batch_size=max(8, round(spec.batch_size * scale.batch)),
+                            bn_momentum=bn))
+    return runs
+
+
+def jittered(spec: RunSpec, replicate: int, profile: str) -> tuple[int, str]:
+    """(batch size, init) of replicate k: Smith's x4.sh ran per-GPU batches BS+3, BS+2, BS+1, BS
+    on 4 GPUs (TBS +12, +8, +4, +0) with xavier/msra/xavier/msra; other profiles: (TBS, msra)."""
+    if not (get_profile(profile).jitter and spec.jitter):
+        return spec.batch_size, "msra"
+    return spec.batch_size + 4 * (3 - replicate % 4), ("xavier", "msra")[replicate % 2]

@@ -1,0 +1,179 @@
+"""Run a figure's curves under a profile and keep every row: what the notebooks call.
+
+One call per figure: `run_figure("fig8a", profile="small", ...)` trains every curve of the figure
+for every replicate (seed) and returns tidy rows (one per logged step and split, with the curve,
+replicate, batch size and init as columns) plus one summary row per run. Training runs write
+their folder under `run_dir`, so an interrupted notebook picks up where it stopped when rerun;
+range tests are short and restart.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .data import DeviceLoader, NormStats, load_split, stratified_subset, synthetic_split
+from .errors import ConfigError
+from .experiment import make_model, make_schedules
+from .profiles import RunSpec, get_profile, jittered, runs_for, scale_for
+from .range_test import lr_range_test
+from .train import fit, resolve_device
+
+DATASETS = ("cifar10", "cifar100", "synthetic")
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "synthetic": 10}
+# Smith's Caffe data layers: mirror only (crop 32 of 32 is a no-op) and the mean image.
+AUGMENT, NORMALIZE = "flip", "mean-image"
+
+
+@dataclass
+class FigureResult:
+    figure: str
+    metrics: pd.DataFrame   # tidy rows of every run
+    runs: pd.DataFrame      # one row per run: status, diverged_at, final test loss/accuracy
+    settings: dict = field(default_factory=dict)
+
+
+class Splits:
+    """A dataset's train/test splits, loaded once and shared by every run of a notebook."""
+
+    def __init__(self, dataset: str, *, train_subset: int | None, test_subset: int | None,
+                 device, root=None):
+        if dataset not in DATASETS:
+            raise ConfigError(f"dataset {dataset!r} is unknown; choose one of {', '.join(DATASETS)}")
+        self.dataset = dataset
+        self.device = resolve_device(device)
+        if dataset == "synthetic":
+            train, test = synthetic_split(train_subset or 2000, seed=0), synthetic_split(
+                test_subset or 500, seed=1)
+        else:
+            train, test = load_split(dataset, "train", root=root), load_split(dataset, "test",
+                                                                              root=root)
+        self.stats = NormStats.from_split(train)
+        if train_subset and dataset != "synthetic":
+            train = train.subset(stratified_subset(train.labels, train_subset, 0))
+        if test_subset and dataset != "synthetic" and test_subset < len(test.labels):
+            test = test.subset(stratified_subset(test.labels, test_subset, 0))
+        self.train_split, self.test_split = train, test
+        self.test = self._loader(test, 500, augment="none", shuffle=False, drop_last=False, seed=0)
+
+    def _loader(self, split, batch_size, **kw) -> DeviceLoader:
+        return DeviceLoader(split, min(batch_size, len(split.labels)), stats=self.stats,
+                            device=self.device, normalize=NORMALIZE, channels_last=True, **kw)
+
+    def train(self, batch_size: int, seed: int) -> DeviceLoader:
+        return self._loader(self.train_split, batch_size, augment=AUGMENT, shuffle=True,
+                            drop_last=True, seed=seed)
+
+    def describe(self) -> dict:
+        return {"dataset": self.train_split.label, "source": self.train_split.source,
+                "train_images": len(self.train_split.labels),
+                "test_images": len(self.test_split.labels),
+                "augment": AUGMENT, "normalize": NORMALIZE}
+
+
+def run_figure(figure: str, splits: Splits, *, profile: str, seeds: list[int] | None = None,
+               run_dir: str | Path | None = None, rerun: bool = False,
+               log=print) -> FigureResult:
+    """Train every run of `figure` under `profile` for each seed (default: the profile's)."""
+    prof = get_profile(profile)
+    seeds = list(seeds) if seeds else list(prof.seeds)
+    model_name = prof.model_fig5 if figure.startswith("fig5") else prof.model
+    eval_every = scale_for(figure, profile).eval_every
+    frames, summaries = [], []
+    for spec in runs_for(figure, profile):
+        for replicate, seed in enumerate(seeds):
+            batch_size, init = jittered(spec, replicate, profile)
+            started = time.perf_counter()
+            rows, status, diverged_at = _run_one(
+                spec, splits, model_name=model_name, batch_size=batch_size, init=init, seed=seed,
+                eval_every=eval_every,
+                out_dir=(Path(run_dir) / profile / figure / _slug(spec.label) / f"seed{seed}"
+                         if run_dir else None),
+                rerun=rerun, config={"figure": figure, "curve": spec.label, "profile": profile,
+                                     "dataset": splits.dataset, "model": model_name,
+                                     "batch_size": batch_size, "init": init, "seed": seed})
+            wall = time.perf_counter() - started
+            ids = {"figure": figure, "curve": spec.label, "replicate": replicate, "seed": seed,
+                   "batch_size": batch_size, "init": init, **spec.extra}
+            frames.append(rows.assign(**ids))
+            test = rows[rows["split"] == "test"]
+            last = test.iloc[-1] if len(test) else None
+            summaries.append({**ids, "status": status, "diverged_at": diverged_at,
+                              "steps": spec.steps,
+                              "final_test_loss": None if last is None else last["loss"],
+                              "final_test_accuracy": None if last is None else last["accuracy"],
+                              "best_test_accuracy": test["accuracy"].max() if len(test) else None,
+                              "wall_s": round(wall, 1)})
+            done = status if diverged_at is None else f"{status} at step {diverged_at}"
+            log(f"{figure} | {spec.label} | seed {seed} | TBS {batch_size} | {done} | "
+                f"{wall:.0f} s")
+    metrics = pd.concat(frames, ignore_index=True)
+    lead = ["figure", "curve", "replicate", "seed", "batch_size", "init"]
+    metrics = metrics[lead + [c for c in metrics.columns if c not in lead]]
+    return FigureResult(figure, metrics, pd.DataFrame(summaries),
+                        {"model": model_name, "eval_every": eval_every, "seeds": seeds,
+                         **splits.describe()})
+
+
+def _run_one(spec: RunSpec, splits: Splits, *, model_name, batch_size, init, seed, eval_every,
+             out_dir, rerun, config) -> tuple[pd.DataFrame, str, int | None]:
+    model = make_model(model_name, num_classes=NUM_CLASSES[splits.dataset], init=init, seed=seed,
+                       device=splits.device, bn_momentum=spec.bn_momentum)
+    train = splits.train(batch_size, seed)
+    sched = dict(spec.schedule)
+    kind = sched.pop("kind")
+    lr_s, mom_s = make_schedules(kind, total=spec.steps, **sched)
+    if spec.range_test:
+        result = lr_range_test(model, train, lr_min=sched["lr_min"], lr_max=sched["lr_max"],
+                               steps=spec.steps, mode="linear", momentum=mom_s,
+                               weight_decay=spec.weight_decay, optimizer=spec.optimizer,
+                               test=splits.test, eval_every=eval_every, progress=False,
+                               config=config)
+        frame = result.frame()
+        diverged_at = None
+        if result.status != "completed":  # NaN/inf ("diverged") or loss above 4x its best
+            diverged_at = int(frame.loc[frame["split"] == "train", "step"].max())
+        return frame, result.status, diverged_at
+    result = fit(model, train, steps=spec.steps, lr=lr_s, momentum=mom_s,
+                 weight_decay=spec.weight_decay, optimizer=spec.optimizer, test=splits.test,
+                 eval_every=eval_every, log_every=min(50, eval_every), out_dir=out_dir,
+                 checkpoint_every=max(1, spec.steps // 4) if out_dir else 0,
+                 resume=bool(out_dir) and not rerun, overwrite=rerun, progress=False,
+                 config=config)
+    return result.metrics, result.status, result.diverged_at
+
+
+def _slug(label: str) -> str:
+    return "".join(c if c.isalnum() or c in ".-" else "_" for c in label).strip("_")
+
+
+def settings_table(figure: str, profile: str) -> pd.DataFrame:
+    """The runs of `figure` in the paper and under `profile`, side by side, one row per curve."""
+    prof = get_profile(profile)
+    model_name = prof.model_fig5 if figure.startswith("fig5") else prof.model
+    paper_model = "resnet56-sc" if figure.startswith("fig5") else "gresnet56"
+    rows = []
+    for paper, ours in zip(runs_for(figure, "paper"), runs_for(figure, profile)):
+        rows.append({"curve": ours.label, "model": f"{model_name} ({paper_model})",
+                     "TBS": f"{ours.batch_size} ({paper.batch_size})",
+                     "iterations": f"{ours.steps} ({paper.steps})",
+                     "schedule": _describe(ours.schedule),
+                     "weight decay": f"{ours.weight_decay:g}", "optimizer": ours.optimizer,
+                     "BN momentum": f"{ours.bn_momentum:g} ({paper.bn_momentum:g})"})
+    return pd.DataFrame(rows)
+
+
+def _describe(schedule: dict) -> str:
+    s = dict(schedule)
+    kind = s.pop("kind")
+    s.pop("style", None)
+    return kind + " " + " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                 for k, v in s.items())
+
+
+def device_summary(device) -> str:
+    device = resolve_device(device)
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
