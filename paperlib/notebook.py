@@ -1,14 +1,15 @@
 """What every notebook does besides its figure: check its parameters, find folders, save results.
 
 The parameters cell holds annotated literals (`profile: str = "smoke"  # ...`); papermill injects
-plain assignments after it. `check_parameters(globals())` then compares the namespace with the
-cell's own annotations: a name that is not annotated is a parameter the notebook does not have
-(papermill only warns about those), and a value of the wrong type is refused, both with one line
-naming the parameter and the fix. Cells before the parameters cell may import modules, classes and
-functions, but no other values: those would read as unknown parameters.
+a cell of plain assignments after it, headed "# Parameters". `check_parameters(globals())` then
+compares that cell (found in the kernel's input history) with the parameters cell's own
+annotations: a name that is not annotated is a parameter the notebook does not have (papermill
+only warns about those), and a value of the wrong type is refused, both with one line naming the
+parameter and the fix.
 """
 from __future__ import annotations
 
+import ast
 import os
 import time
 import types
@@ -22,20 +23,13 @@ from .errors import ConfigError
 from .profiles import get_profile
 from .provenance import provenance
 
-# Names IPython itself puts in a kernel's namespace.
-_KERNEL_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
-
-
 def check_parameters(namespace: dict) -> dict:
     """The notebook's parameters as a dict, after checking names, types and the profile."""
     declared = namespace.get("__annotations__", {})
     if not declared:
         raise ConfigError("the parameters cell declares nothing: annotate each parameter "
                           "(name: type = value)")
-    unknown = sorted(name for name, value in namespace.items()
-                     if not name.startswith("_") and name not in declared
-                     and name not in _KERNEL_NAMES and not isinstance(value, types.ModuleType)
-                     and not callable(value))
+    unknown = [name for name in injected_names(namespace) if name not in declared]
     if unknown:
         raise ConfigError(f"unknown parameter {unknown[0]!r}; this notebook's parameters are: "
                           f"{', '.join(declared)}")
@@ -51,6 +45,19 @@ def check_parameters(namespace: dict) -> dict:
     if "profile" in params:
         get_profile(params["profile"])
     return params
+
+
+def injected_names(namespace: dict) -> list[str]:
+    """Names assigned by the newest papermill-injected cell in the kernel's history (In)."""
+    for source in reversed(list(namespace.get("In") or [])):
+        if source.lstrip().startswith("# Parameters"):
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:
+                return []
+            return [target.id for node in tree.body if isinstance(node, ast.Assign)
+                    for target in node.targets if isinstance(target, ast.Name)]
+    return []
 
 
 def _is_instance(value, kind) -> bool:
