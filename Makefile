@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
+# The tests, then nbval over the committed (smoke-executed) notebooks: --nbval-lax checks the
+# cells marked NBVAL_CHECK_OUTPUT, after the sanitizer masks the trained numbers.
 test: $(STAMP)
 	$(PY) -m pytest
+	$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
 
 # Runs every notebook with papermill into reports/<profile>/ (each notebook writes its figures,
 # CSVs and JSONs to figures/, or figures/smoke/ for PROFILE=smoke); the wall time of each goes to

@@ -4,7 +4,8 @@ One call per figure: `run_figure("fig8a", profile="small", ...)` trains every cu
 for every replicate (seed) and returns tidy rows (one per logged step and split, with the curve,
 replicate, batch size and init as columns) plus one summary row per run. Training runs write
 their folder under `run_dir`, so an interrupted notebook picks up where it stopped when rerun;
-range tests are short and restart.
+range tests keep no folder and start again (under `paper` they are the longest runs left
+unprotected).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import torch
 from .data import DeviceLoader, NormStats, load_split, stratified_subset, synthetic_split
 from .errors import ConfigError
 from .experiment import make_model, make_schedules
-from .profiles import RunSpec, get_profile, jittered, runs_for, scale_for
+from .profiles import RunSpec, get_profile, jittered, runs_for, scale_for, seeds_for
 from .range_test import lr_range_test
 from .train import fit, resolve_device
 
@@ -79,7 +80,7 @@ def run_figure(figure: str, splits: Splits, *, profile: str, seeds: list[int] | 
                log=print) -> FigureResult:
     """Train every run of `figure` under `profile` for each seed (default: the profile's)."""
     prof = get_profile(profile)
-    seeds = list(seeds) if seeds else list(prof.seeds)
+    seeds = list(seeds) if seeds else list(seeds_for(figure, profile))
     model_name = prof.model_fig5 if figure.startswith("fig5") else prof.model
     eval_every = scale_for(figure, profile).eval_every
     frames, summaries = [], []
@@ -90,8 +91,8 @@ def run_figure(figure: str, splits: Splits, *, profile: str, seeds: list[int] | 
             rows, status, diverged_at = _run_one(
                 spec, splits, model_name=model_name, batch_size=batch_size, init=init, seed=seed,
                 eval_every=eval_every,
-                out_dir=(Path(run_dir) / profile / figure / _slug(spec.label) / f"seed{seed}"
-                         if run_dir else None),
+                out_dir=(Path(run_dir) / profile / figure / splits.dataset / _slug(spec.label)
+                         / f"seed{seed}" if run_dir else None),
                 rerun=rerun, config={"figure": figure, "curve": spec.label, "profile": profile,
                                      "dataset": splits.dataset, "model": model_name,
                                      "batch_size": batch_size, "init": init, "seed": seed})
@@ -113,7 +114,7 @@ def run_figure(figure: str, splits: Splits, *, profile: str, seeds: list[int] | 
     metrics = pd.concat(frames, ignore_index=True)
     lead = ["figure", "curve", "replicate", "seed", "batch_size", "init"]
     metrics = metrics[lead + [c for c in metrics.columns if c not in lead]]
-    return FigureResult(figure, metrics, pd.DataFrame(summaries),
+    return FigureResult(figure, metrics, pd.DataFrame(summaries).astype({"diverged_at": "Int64"}),
                         {"model": model_name, "eval_every": eval_every, "seeds": seeds,
                          **splits.describe()})
 

@@ -1,0 +1,90 @@
+"""The notebooks' structure, and papermill parameters that must stop a notebook in its first cells."""
+import ast
+import json
+
+import pytest
+
+from helpers import ROOT
+from paperlib.errors import ConfigError
+from paperlib.notebook import check_parameters, injected_names
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CHECK = "# NBVAL_CHECK_OUTPUT"
+
+
+def cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def parameters_cells(path):
+    return [c for c in cells(path) if "parameters" in c.get("metadata", {}).get("tags", [])]
+
+
+def test_the_four_numbered_notebooks_exist():
+    assert [p.name for p in NOTEBOOKS] == [
+        "01_lr_range_test.ipynb", "02_fig5_super_convergence.ipynb",
+        "03_fig8_cyclical_momentum.ipynb", "04_fig15_cifar100.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_exactly_one_parameters_cell_of_annotated_literals(path):
+    (cell,) = parameters_cells(path)
+    tree = ast.parse("".join(cell["source"]))
+    assert tree.body and all(isinstance(node, ast.AnnAssign) for node in tree.body)
+    for node in tree.body:
+        ast.literal_eval(node.value)  # a literal, not an expression
+    names = [node.target.id for node in tree.body]
+    assert names[0] == "profile" and {"dataset", "device", "seeds"} <= set(names)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_executed_with_a_checked_cell_and_no_errors(path):
+    code = [c for c in cells(path) if c["cell_type"] == "code"]
+    unexecuted = [i for i, c in enumerate(code) if c["execution_count"] is None]
+    assert not unexecuted, f"{path.name}: code cells {unexecuted} were not executed"
+    assert not [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
+    assert any("".join(c["source"]).startswith(CHECK) for c in code), "no checked cell"
+    source = "".join(parameters_cells(path)[0]["source"])
+    assert 'profile: str = "smoke"' in source  # committed as executed with the smoke profile
+
+
+def namespace(injected: str, **values):
+    return {"__annotations__": {"profile": str, "seeds": list[int], "rate": float,
+                                "out": str | None},
+            "profile": "smoke", "seeds": [0], "rate": 0.5, "out": None,
+            "In": ["", "profile: str = 'smoke'", injected, "params = ..."], **values}
+
+
+def test_check_parameters_accepts_the_declared_ones():
+    params = check_parameters(namespace("# Parameters\nprofile = \"small\"\n", profile="small",
+                                        rate=1))
+    assert params == {"profile": "small", "seeds": [0], "rate": 1, "out": None}
+    assert injected_names(namespace("# Parameters\na = 1\nb = [2]\n")) == ["a", "b"]
+
+
+@pytest.mark.parametrize("injected, values, message", [
+    ("# Parameters\nprofle = \"small\"\n", {"profle": "small"}, "unknown parameter 'profle'"),
+    ("# Parameters\nseeds = 3\n", {"seeds": 3}, "parameter 'seeds' must be list"),
+    ("# Parameters\nseeds = [True]\n", {"seeds": [True]}, "parameter 'seeds' must be list"),
+    ("# Parameters\nrate = \"x\"\n", {"rate": "x"}, "parameter 'rate' must be float"),
+    ("# Parameters\nprofile = \"huge\"\n", {"profile": "huge"}, "profile 'huge' is unknown"),
+])
+def test_check_parameters_refuses_bad_ones(injected, values, message):
+    with pytest.raises(ConfigError, match=message):
+        check_parameters(namespace(injected, **values))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("parameters, message", [
+    ({"profile": "smoke", "learning_rate": 3}, "unknown parameter 'learning_rate'"),
+    ({"seeds": "0"}, "parameter 'seeds' must be list"),
+    ({"profile": "huge"}, "profile 'huge' is unknown; choose one of smoke, small, paper"),
+])
+def test_papermill_stops_in_the_first_cells_on_bad_parameters(tmp_path, parameters, message):
+    papermill = pytest.importorskip("papermill")
+    out = tmp_path / "out.ipynb"
+    with pytest.raises(papermill.PapermillExecutionError, match=message) as failure:
+        papermill.execute_notebook(str(NOTEBOOKS[1]), str(out), parameters=parameters,
+                                   progress_bar=False, cwd=str(tmp_path))
+    assert failure.value.exec_count <= 4  # imports, parameters, injected, checks: nothing ran
+    assert not (tmp_path / "figures").exists()
