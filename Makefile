@@ -19,9 +19,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The tests, then nbval over the committed (smoke-executed) notebooks: --nbval-lax checks the
-# cells marked NBVAL_CHECK_OUTPUT, after the sanitizer masks the trained numbers.
+# cells marked NBVAL_CHECK_OUTPUT, after the sanitizer masks the trained numbers. runs/smoke goes
+# first so that the notebooks train again instead of reloading finished smoke runs.
 test: $(STAMP)
 	$(PY) -m pytest
+	rm -rf runs/smoke
 	$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
 
 # Runs every notebook with papermill into reports/<profile>/ (each notebook writes its figures,
