@@ -38,19 +38,27 @@ def _outcome(runs: pd.DataFrame, column: str = "final_test_accuracy") -> str:
     """'0.912' or '0.912 ± 0.004 (n=4)', with 'diverged at step N' for runs that did."""
     acc = runs[column].astype(float)
     text = f"{acc.mean():.3f}" if len(acc) == 1 else f"{acc.mean():.3f} ± {acc.std():.3f} (n={len(acc)})"
-    stopped = runs[runs["diverged_at"].notna()]
-    for _, r in stopped.iterrows():
-        text += f"; {r['status']} at step {int(r['diverged_at'])}"
-    return text
+    return text + _stops(runs)
+
+
+def _stops(runs: pd.DataFrame, *, named: bool = False) -> str:
+    """'; diverged at step N' (with the curve's name first if `named`) for each run that ended
+    early."""
+    return "".join(f"; {r['curve'] + ' ' if named else ''}{r['status']} at step "
+                   f"{int(r['diverged_at'])}" for _, r in runs[runs["diverged_at"].notna()].iterrows())
+
+
+def _masked(runs: pd.DataFrame, column: str) -> pd.Series:
+    """A metric per run, where a run that diverged (or has no value) counts as chance accuracy /
+    infinite loss, so that it can never win a comparison."""
+    values = runs[column].astype(float)
+    bad = runs["status"].isin(["diverged", "stopped"]) | values.isna()
+    return values.where(~bad, np.inf if "loss" in column else 0.0)
 
 
 def final_by(runs: pd.DataFrame, key: str, column: str = "final_test_accuracy") -> pd.Series:
-    """Mean over replicates of a final metric, per curve key; a run that diverged counts as chance
-    accuracy / infinite loss, so that it can never win a comparison."""
-    values = runs[column].astype(float)
-    bad = runs["status"].isin(["diverged", "stopped"]) | values.isna()
-    worst = np.inf if "loss" in column else 0.0
-    return values.where(~bad, worst).groupby(runs[key]).mean()
+    """Mean over replicates of a final metric (masked as `_masked`), per curve key."""
+    return _masked(runs, column).groupby(runs[key]).mean()
 
 
 def _test_curve(metrics: pd.DataFrame, curve: str) -> pd.DataFrame:
@@ -74,9 +82,7 @@ def claims_fig1a(metrics: pd.DataFrame, runs: pd.DataFrame, *, lr_max: float) ->
         i = int(np.argmin(loss))
         lr_at, rise = float(wide["lr"].iloc[i]), float(loss[-1] / loss[i])
         ok = lr_at < 0.9 * lr_max and (rise >= 1.1 or len(stopped) > 0)
-        ours = f"minimum at lr {lr_at:.3g}, end/min {rise:.2f}"
-        ours += "".join(f"; {r['status']} at step {int(r['diverged_at'])}"
-                        for _, r in stopped.iterrows())
+        ours = f"minimum at lr {lr_at:.3g}, end/min {rise:.2f}" + _stops(stopped)
         verdict = _verdict(ok)
     else:
         ours, verdict = "fewer than 3 test evaluations", NOT_ASSESSED
@@ -160,16 +166,12 @@ def claims_fig15(metrics_a: pd.DataFrame, runs_a: pd.DataFrame, runs_b: pd.DataF
         loss = m.groupby("step")["loss"].mean().rolling(3, center=True, min_periods=1).mean()
         minima[wd] = (float(m.groupby("step")["lr"].mean()[loss.idxmin()]), float(loss.min()))
     best = min(minima, key=lambda w: minima[w][1])
-    stops = "".join(f"; {r['curve']} {r['status']} at step {int(r['diverged_at'])}"
-                    for _, r in runs_a[runs_a["diverged_at"].notna()].iterrows())
     rows = [_row("weight decay 1e-4 gives the lowest validation loss in the range test "
                  "(Fig 15a)" + tag, "1e-4: min loss 1.80 at lr ~0.29",
                  "; ".join(f"{wd:g}: {v[1]:.3f} at lr {v[0]:.2f}" for wd, v in
-                           sorted(minima.items(), key=lambda kv: kv[1][1])) + stops,
+                           sorted(minima.items(), key=lambda kv: kv[1][1])) + _stops(runs_a, named=True),
                  _verdict(bool(np.isclose(best, 1e-4))))]
-    bad = runs_b["status"].isin(["diverged", "stopped"]) | runs_b["best_test_accuracy"].isna()
-    best_acc = runs_b["best_test_accuracy"].astype(float).where(~bad, 0.0)
-    acc = best_acc.groupby(runs_b["tbs"]).agg(["mean", "std", "count"])
+    acc = _masked(runs_b, "best_test_accuracy").groupby(runs_b["tbs"]).agg(["mean", "std", "count"])
     ours = "; ".join(f"{int(t)}: {_outcome(runs_b[runs_b['tbs'] == t], 'best_test_accuracy')}"
                      for t in acc.index)
     if acc["count"].min() < 2:
