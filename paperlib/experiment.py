@@ -28,35 +28,69 @@ class Data:
                 "test_images": len(self.test_split.labels)}
 
 
+# Smith's Caffe data layers: mirror only (crop 32 of 32 is a no-op) and the mean image.
+CAFFE_AUGMENT, CAFFE_NORMALIZE = "flip", "mean-image"
+
+
+class Splits:
+    """A dataset's train/test splits on `device`, loaded once; a train loader per (batch, seed).
+
+    Subsets are seeded stratified draws: the train subset from `seed`, the test subset from 0, so
+    that every run is scored on the same images. Normalisation statistics always come from the
+    full training split, as a user would compute them once for the dataset. The defaults are
+    Smith's Caffe data layers (the notebooks'); `make_data` passes the CLI's.
+    """
+
+    def __init__(self, dataset: str, *, train_subset: int | None = None,
+                 test_subset: int | None = None, device: str | torch.device = "cpu", root=None,
+                 seed: int = 0, augment: str = CAFFE_AUGMENT, normalize: str = CAFFE_NORMALIZE,
+                 test_augment: str = "none", test_batch_size: int = 500,
+                 channels_last: bool = True):
+        self.dataset = dataset
+        self.device = resolve_device(device)
+        self.augment, self.normalize, self.channels_last = augment, normalize, channels_last
+        if dataset == "synthetic":  # a learnable stand-in for tests and demos that need no files
+            train = synthetic_split(train_subset or 2000, seed=seed)
+            test = synthetic_split(test_subset or 500, seed=seed + 1)
+        else:
+            train, test = load_split(dataset, "train", root=root), load_split(dataset, "test",
+                                                                              root=root)
+        self.stats = NormStats.from_split(train)
+        if dataset != "synthetic":
+            if train_subset:
+                train = train.subset(stratified_subset(train.labels, train_subset, seed))
+            if test_subset:
+                test = test.subset(stratified_subset(test.labels, test_subset, 0))
+        self.train_split, self.test_split = train, test
+        self.test = self._loader(test, min(test_batch_size, len(test.labels)),
+                                 augment=test_augment, shuffle=False, drop_last=False, seed=seed)
+
+    def _loader(self, split: ImageSplit, batch_size: int, **kw) -> DeviceLoader:
+        return DeviceLoader(split, batch_size, stats=self.stats, device=self.device,
+                            normalize=self.normalize, channels_last=self.channels_last, **kw)
+
+    def train(self, batch_size: int, seed: int) -> DeviceLoader:
+        return self._loader(self.train_split, batch_size, augment=self.augment, shuffle=True,
+                            drop_last=True, seed=seed)
+
+    def describe(self) -> dict:
+        return {"dataset": self.train_split.label, "source": self.train_split.source,
+                "train_images": len(self.train_split.labels),
+                "test_images": len(self.test_split.labels),
+                "augment": self.augment, "normalize": self.normalize}
+
+
 def make_data(dataset: str, *, batch_size: int = 128, device: str | torch.device = "cpu",
               subset: int | None = None, test_subset: int | None = None, seed: int = 0,
               augment: str = "crop-flip", normalize: str = "channel", test_augment: str = "none",
               test_batch_size: int = 500, channels_last: bool = True, root=None) -> Data:
-    """Train and test loaders on `device`; `subset`/`test_subset` draw seeded stratified subsets.
-
-    Normalisation statistics always come from the full training split, as a user would compute
-    them once for the dataset.
-    """
-    device = resolve_device(device)
-    if dataset == "synthetic":  # a learnable stand-in for tests and demos that need no files
-        train_split = synthetic_split(subset or 2000, seed=seed)
-        test_split = synthetic_split(test_subset or 500, seed=seed + 1)
-        subset = test_subset = None
-    else:
-        train_split = load_split(dataset, "train", root=root)
-        test_split = load_split(dataset, "test", root=root)
-    stats = NormStats.from_split(train_split)
-    if subset:
-        train_split = train_split.subset(stratified_subset(train_split.labels, subset, seed))
-    if test_subset:
-        # The test subset does not depend on the run's seed: every run is scored on the same images.
-        test_split = test_split.subset(stratified_subset(test_split.labels, test_subset, 0))
-    common = dict(stats=stats, device=device, normalize=normalize, channels_last=channels_last)
-    train = DeviceLoader(train_split, batch_size, augment=augment, shuffle=True, drop_last=True,
-                         seed=seed, **common)
-    test = DeviceLoader(test_split, min(test_batch_size, len(test_split.labels)),
-                        augment=test_augment, shuffle=False, drop_last=False, seed=seed, **common)
-    return Data(train, test, train_split, test_split)
+    """Train and test loaders on `device`; `subset`/`test_subset` draw seeded stratified subsets."""
+    splits = Splits(dataset, train_subset=subset, test_subset=test_subset, device=device,
+                    root=root, seed=seed, augment=augment, normalize=normalize,
+                    test_augment=test_augment, test_batch_size=test_batch_size,
+                    channels_last=channels_last)
+    return Data(splits.train(batch_size, seed), splits.test, splits.train_split,
+                splits.test_split)
 
 
 def make_model(name: str, *, num_classes: int = 10, init: str = "msra", seed: int = 0,

@@ -144,6 +144,13 @@ def get_profile(name: str) -> Profile:
     return PROFILE_SETTINGS[name]
 
 
+def model_for(figure: str, profile: str) -> str:
+    """The network of `figure` under `profile`: Fig 5's super-convergence ResNet-56 or the
+    gResnet56 of every other figure, or the profile's stand-in for them."""
+    prof = get_profile(profile)
+    return prof.model_fig5 if figure.startswith("fig5") else prof.model
+
+
 def seeds_for(figure: str, profile: str) -> tuple[int, ...]:
     """The profile's seeds; Fig 5's super-convergence curves were single runs, so one seed there."""
     seeds = get_profile(profile).seeds

@@ -14,19 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import torch
 
-from .data import DeviceLoader, NormStats, load_split, stratified_subset, synthetic_split
-from .errors import ConfigError
-from .experiment import make_model, make_schedules
-from .profiles import RunSpec, get_profile, jittered, runs_for, scale_for, seeds_for
+from .experiment import Splits, make_model, make_schedules
+from .profiles import RunSpec, jittered, model_for, runs_for, scale_for, seeds_for
 from .range_test import lr_range_test
-from .train import fit, resolve_device
+from .train import fit
 
-DATASETS = ("cifar10", "cifar100", "synthetic")
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "synthetic": 10}
-# Smith's Caffe data layers: mirror only (crop 32 of 32 is a no-op) and the mean image.
-AUGMENT, NORMALIZE = "flip", "mean-image"
 
 
 @dataclass
@@ -37,51 +31,12 @@ class FigureResult:
     settings: dict = field(default_factory=dict)
 
 
-class Splits:
-    """A dataset's train/test splits, loaded once and shared by every run of a notebook."""
-
-    def __init__(self, dataset: str, *, train_subset: int | None, test_subset: int | None,
-                 device, root=None):
-        if dataset not in DATASETS:
-            raise ConfigError(f"dataset {dataset!r} is unknown; choose one of {', '.join(DATASETS)}")
-        self.dataset = dataset
-        self.device = resolve_device(device)
-        if dataset == "synthetic":
-            train, test = synthetic_split(train_subset or 2000, seed=0), synthetic_split(
-                test_subset or 500, seed=1)
-        else:
-            train, test = load_split(dataset, "train", root=root), load_split(dataset, "test",
-                                                                              root=root)
-        self.stats = NormStats.from_split(train)
-        if train_subset and dataset != "synthetic":
-            train = train.subset(stratified_subset(train.labels, train_subset, 0))
-        if test_subset and dataset != "synthetic" and test_subset < len(test.labels):
-            test = test.subset(stratified_subset(test.labels, test_subset, 0))
-        self.train_split, self.test_split = train, test
-        self.test = self._loader(test, 500, augment="none", shuffle=False, drop_last=False, seed=0)
-
-    def _loader(self, split, batch_size, **kw) -> DeviceLoader:
-        return DeviceLoader(split, min(batch_size, len(split.labels)), stats=self.stats,
-                            device=self.device, normalize=NORMALIZE, channels_last=True, **kw)
-
-    def train(self, batch_size: int, seed: int) -> DeviceLoader:
-        return self._loader(self.train_split, batch_size, augment=AUGMENT, shuffle=True,
-                            drop_last=True, seed=seed)
-
-    def describe(self) -> dict:
-        return {"dataset": self.train_split.label, "source": self.train_split.source,
-                "train_images": len(self.train_split.labels),
-                "test_images": len(self.test_split.labels),
-                "augment": AUGMENT, "normalize": NORMALIZE}
-
-
 def run_figure(figure: str, splits: Splits, *, profile: str, seeds: list[int] | None = None,
                run_dir: str | Path | None = None, rerun: bool = False,
                log=print) -> FigureResult:
     """Train every run of `figure` under `profile` for each seed (default: the profile's)."""
-    prof = get_profile(profile)
     seeds = list(seeds) if seeds else list(seeds_for(figure, profile))
-    model_name = prof.model_fig5 if figure.startswith("fig5") else prof.model
+    model_name = model_for(figure, profile)
     eval_every = scale_for(figure, profile).eval_every
     frames, summaries = [], []
     for spec in runs_for(figure, profile):
@@ -153,9 +108,7 @@ def _slug(label: str) -> str:
 
 def settings_table(figure: str, profile: str) -> pd.DataFrame:
     """The runs of `figure` in the paper and under `profile`, side by side, one row per curve."""
-    prof = get_profile(profile)
-    model_name = prof.model_fig5 if figure.startswith("fig5") else prof.model
-    paper_model = "resnet56-sc" if figure.startswith("fig5") else "gresnet56"
+    model_name, paper_model = model_for(figure, profile), model_for(figure, "paper")
     rows = []
     for paper, ours in zip(runs_for(figure, "paper"), runs_for(figure, profile)):
         rows.append({"curve": ours.label, "model": f"{model_name} ({paper_model})",
@@ -173,8 +126,3 @@ def _describe(schedule: dict) -> str:
     s.pop("style", None)
     return kind + " " + " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                                  for k, v in s.items())
-
-
-def device_summary(device) -> str:
-    device = resolve_device(device)
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
