@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from paperlib.claims import (NOT_ASSESSED, NOT_REPRODUCED, REPRODUCED, claims_fig1a, claims_fig5,
+from paperlib.paper.claims import (NOT_ASSESSED, NOT_REPRODUCED, REPRODUCED, claims_fig1a, claims_fig5,
                              claims_fig8, claims_fig15, claims_table, format_claims)
 
 

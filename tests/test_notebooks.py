@@ -6,7 +6,7 @@ import pytest
 
 from helpers import ROOT
 from paperlib.errors import ConfigError
-from paperlib.notebook import check_parameters, injected_names
+from paperlib.paper.notebook import check_parameters, injected_names
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 CHECK = "# NBVAL_CHECK_OUTPUT"

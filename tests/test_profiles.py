@@ -2,9 +2,9 @@
 import pytest
 
 from paperlib.errors import ConfigError
-from paperlib.profiles import (FIGURES, PROFILES, get_profile, jittered, paper_runs, runs_for,
+from paperlib.paper.profiles import (FIGURES, PROFILES, get_profile, jittered, paper_runs, runs_for,
                                scale_for, seeds_for, eval_subset_for)
-from paperlib.replicate import settings_table
+from paperlib.paper.replicate import settings_table
 
 
 def test_fig8b_runs_are_smiths_jsub_rows():

@@ -2,10 +2,10 @@
 import pandas as pd
 import pytest
 
-from paperlib import replicate
-from paperlib.claims import claims_fig5
-from paperlib.profiles import RunSpec
-from paperlib.replicate import Splits, run_figure
+from paperlib.paper import replicate
+from paperlib.paper.claims import claims_fig5
+from paperlib.paper.profiles import RunSpec
+from paperlib.paper.replicate import Splits, run_figure
 
 CLR = {"kind": "triangular", "lr_min": 0.05, "lr_max": 0.5, "step_size": 6, "momentum": 0.9}
 

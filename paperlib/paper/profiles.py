@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 PROFILES = ("smoke", "small", "paper")
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .experiment import Splits, make_model, make_schedules
+from ..experiment import Splits, make_model, make_schedules
+from ..range_test import lr_range_test
+from ..train import fit
 from .profiles import RunSpec, jittered, model_for, runs_for, scale_for, seeds_for
-from .range_test import lr_range_test
-from .train import fit
 
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "synthetic": 10}
 

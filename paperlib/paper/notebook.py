@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import io
-from .errors import ConfigError
+from .. import io
+from ..errors import ConfigError
+from ..provenance import provenance
 from .profiles import get_profile
-from .provenance import provenance
 
 def check_parameters(namespace: dict) -> dict:
     """The notebook's parameters as a dict, after checking names, types and the profile."""
