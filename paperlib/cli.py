@@ -79,6 +79,9 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", default="resnet20", help="see paperlib.models.MODEL_NAMES")
     g.add_argument("--init", default="msra", help="msra, xavier or torch")
     g.add_argument("--batch-size", type=_positive_int, default=128)
+    g.add_argument("--bn-shards", type=_positive_int, default=1, metavar="S",
+                   help="BatchNorm statistics per S equal shards of each batch, as in Smith's "
+                   "S-GPU runs (4, or 8 for Fig 5); --batch-size must be a multiple of S")
     g.add_argument("--subset", type=_positive_int, help="train on a stratified subset of N images")
     g.add_argument("--test-subset", type=_positive_int,
                    help="evaluate on a fixed stratified subset of N test images")
@@ -173,6 +176,14 @@ def cmd_schedule(args) -> int:
     return 0
 
 
+def _check_shared_flags(args) -> None:
+    """Refuse flag combinations that argparse cannot see, before an output folder is touched."""
+    if args.batch_size % args.bn_shards:
+        raise ConfigError(f"--batch-size {args.batch_size} is not divisible by --bn-shards "
+                          f"{args.bn_shards}: BatchNorm shards must be equal; use a multiple of "
+                          f"{args.bn_shards}")
+
+
 def _setup(args):
     """Data and model from the shared flags; errors surface before any training starts."""
     from .experiment import make_data, make_model
@@ -183,13 +194,15 @@ def _setup(args):
                      test_subset=args.test_subset, seed=args.seed, augment=args.augment,
                      normalize=args.normalize, channels_last=args.channels_last)
     model = make_model(args.model, num_classes=len(data.train_split.classes), init=args.init,
-                       seed=args.seed, device=device)
+                       seed=args.seed, device=device, bn_shards=args.bn_shards)
     config = {"dataset": args.dataset, "model": args.model, "init": args.init,
               "batch_size": args.batch_size, "subset": args.subset,
               "test_subset": args.test_subset, "augment": args.augment,
               "normalize": args.normalize, "optimizer": args.optimizer, "seed": args.seed,
               "device": str(device), "precision": args.precision,
               "channels_last": args.channels_last, "data": data.describe()}
+    if args.bn_shards != 1:  # only then: runs saved before the flag existed stay resumable
+        config["bn_shards"] = args.bn_shards
     return data, model, config
 
 
@@ -198,6 +211,7 @@ def cmd_lr_find(args) -> int:
     from .range_test import lr_range_test, save_range_tests
     from .runs import RunDir
     from .schedules import linear_range
+    _check_shared_flags(args)
     folder = dict(overwrite=args.overwrite, marker="lr_find.json",
                   artifacts=("lr_find.csv", "lr_find.png"))
     with RunDir(args.out, check_only=True, **folder):
@@ -233,6 +247,7 @@ def cmd_train(args) -> int:
     from .plots import plot_training
     from .runs import RunDir
     from .train import fit
+    _check_shared_flags(args)
     with RunDir(args.out, resume=args.resume, overwrite=args.overwrite, check_only=True):
         pass  # refuse a locked, finished or unwritable folder before the data is loaded
     lr_s, mom_s = _schedules(args, args.steps, args.schedule)

@@ -95,11 +95,16 @@ def make_data(dataset: str, *, batch_size: int = 128, device: str | torch.device
 
 def make_model(name: str, *, num_classes: int = 10, init: str = "msra", seed: int = 0,
                device: str | torch.device = "cpu",
-               bn_momentum: float | None = None) -> torch.nn.Module:
-    """Build a model with its initial weights drawn from `seed`, placed on `device`."""
+               bn_momentum: float | None = None, bn_shards: int = 1) -> torch.nn.Module:
+    """Build a model with its initial weights drawn from `seed`, placed on `device`.
+
+    `bn_shards` > 1 computes BatchNorm statistics per shard of each batch, as Smith's multi-GPU
+    runs did (see paperlib.models.ShardedBatchNorm2d); the initial weights do not depend on it.
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build_model(name, num_classes=num_classes, init=init, bn_momentum=bn_momentum)
+        model = build_model(name, num_classes=num_classes, init=init, bn_momentum=bn_momentum,
+                            bn_shards=bn_shards)
     return model.to(resolve_device(device))
 
 

@@ -55,6 +55,10 @@ BAD_INPUTS = {
     "zero steps": ["train", "--dataset", "synthetic", "--steps", 0, "--out", "{tmp}/c"],
     "bad device": ["train", "--dataset", "synthetic", "--device", "tpu", "--steps", 5,
                    "--schedule", "constant", "--lr", 0.1, "--out", "{tmp}/d"],
+    "zero bn shards": ["train", "--dataset", "synthetic", "--bn-shards", 0, "--steps", 5,
+                       "--schedule", "constant", "--lr", 0.1, "--out", "{tmp}/e"],
+    "non-integer bn shards": ["lr-find", "--dataset", "synthetic", "--bn-shards", 2.5,
+                              "--lr-min", 0.1, "--lr-max", 1, "--steps", 5, "--out", "{tmp}/f"],
 }
 
 
@@ -139,3 +143,37 @@ def test_negative_values_and_seeds_are_refused_by_name():
         code, _, err = run_cli("train", "--dataset", "synthetic", "--steps", 2, "--schedule",
                                "constant", *flags, "--out", "/tmp/unused-paperlib-out")
         assert code == 2 and name in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "--schedule", "constant", "--lr", 0.1],
+    ["lr-find", "--lr-min", 0.1, "--lr-max", 1],
+])
+def test_a_batch_size_not_divisible_by_bn_shards_exits_2_before_anything_runs(command, tmp_path):
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(*command, "--dataset", "synthetic", "--batch-size", 30,
+                                "--bn-shards", 4, "--steps", 2, "--out", out)
+    assert code == 2 and stdout == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "--batch-size 30" in lines[0] and "--bn-shards 4" in lines[0]
+    assert not out.exists()  # refused before the output folder was touched
+
+
+def test_train_with_bn_shards_builds_sharded_batchnorm_and_records_it(tmp_path, monkeypatch):
+    from paperlib import experiment
+    from paperlib.models import ShardedBatchNorm2d
+    built = []
+    make_model = experiment.make_model
+
+    def keep(*args, **kwargs):
+        built.append(make_model(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(experiment, "make_model", keep)  # the CLI imports it at call time
+    code, out, _ = run_cli("train", "--dataset", "synthetic", "--model", "resnet8", "--subset", 64,
+                           "--test-subset", 50, "--batch-size", 32, "--bn-shards", 4,
+                           "--steps", 2, "--schedule", "constant", "--lr", 0.1,
+                           "--device", "cpu", "--out", tmp_path)
+    assert code == 0 and "status=completed" in out
+    assert {m.shards for m in built[0].modules() if isinstance(m, ShardedBatchNorm2d)} == {4}
+    assert json.loads((tmp_path / "run.json").read_text())["settings"]["bn_shards"] == 4

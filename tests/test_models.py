@@ -1,5 +1,6 @@
 """Tests for paperlib.models: pinned parameter counts, shortcut shapes, initialisation, Caffe
-multipliers, and a layer-by-layer check of gresnet56 against the net in Smith's own training log."""
+multipliers, a layer-by-layer check of gresnet56 against the net in Smith's own training log, and
+BatchNorm over shards of the batch, checked against plain BN shard by shard and against DDP."""
 from __future__ import annotations
 
 import functools
@@ -19,10 +20,12 @@ from paperlib.models import (
     GResNetBlock,
     HeBasicBlock,
     SubsampleZeroPad,
+    ShardedBatchNorm2d,
     SuperConvergenceBlock,
     build_model,
     count_parameters,
     param_groups,
+    reinitialize,
 )
 
 # Exact trainable-parameter counts: (CIFAR-10 head, CIFAR-100 head).
@@ -93,6 +96,9 @@ def test_residual_block_counts():
     ({"name": "resnet56", "num_classes": True}, "num_classes"),
     ({"name": "resnet56", "init": "kaiming"}, "init"),
     ({"name": "resnet56", "bn_momentum": 0.0}, "bn_momentum"),
+    ({"name": "resnet56", "bn_shards": 0}, "bn_shards"),
+    ({"name": "resnet56", "bn_shards": 2.0}, "bn_shards"),
+    ({"name": "resnet56", "bn_shards": True}, "bn_shards"),
 ])
 def test_bad_arguments_raise_config_error_naming_the_parameter(kwargs, parameter):
     with pytest.raises(ConfigError) as excinfo:
@@ -479,3 +485,203 @@ def test_reinitialize_draws_fresh_weights_in_place_and_resets_bn_statistics():
     reinitialize(model, "msra", seed=4)
     conv = next(k for k, v in first.items() if v.dim() == 4)
     assert not torch.equal(first[conv], model.state_dict()[conv])
+
+
+# --- BatchNorm over shards of the batch (Smith's per-GPU BN) ------------------------------------
+
+def _same_weights(name: str, shards: int) -> tuple[nn.Module, nn.Module]:
+    """(model with bn_shards=shards, plain model) holding the same weights, both in train mode."""
+    sharded = build_model(name, bn_shards=shards)
+    plain = build_model(name)
+    plain.load_state_dict(sharded.state_dict())
+    return sharded.train(), plain.train()
+
+
+def _batch(n: int, size: int = 32, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images whose shards differ in mean and scale, so per-shard statistics really differ."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, size, size, generator=g)
+    x = x * torch.linspace(0.5, 3.0, n).view(n, 1, 1, 1) + torch.linspace(-1, 1, n).view(n, 1, 1, 1)
+    return x, torch.randint(0, 10, (n,), generator=g)
+
+
+@pytest.mark.parametrize("name, shards", [("gresnet56", 2), ("gresnet56", 4), ("resnet56-sc", 4),
+                                          ("resnet8", 2)])
+def test_sharded_model_equals_the_plain_model_applied_shard_by_shard_outputs_and_gradients(
+        name, shards):
+    torch.manual_seed(0)
+    sharded, plain = _same_weights(name, shards)
+    x, y = _batch(8)
+    out = sharded(x)
+    nn.functional.cross_entropy(out, y).backward()  # the mean over the whole batch
+    plain_out = []
+    for xs, ys in zip(x.chunk(shards), y.chunk(shards)):
+        o = plain(xs)
+        # DDP averages the ranks' gradients: each shard's mean loss, divided by the shard count.
+        (nn.functional.cross_entropy(o, ys) / shards).backward()
+        plain_out.append(o.detach())
+    torch.testing.assert_close(out.detach(), torch.cat(plain_out), rtol=1e-5, atol=1e-5)
+    for (pname, p), q in zip(sharded.named_parameters(), plain.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-5, msg=pname)
+    # and the shards really differ from one whole-batch BN, or this test would prove nothing
+    whole = build_model(name).train()
+    whole.load_state_dict(sharded.state_dict())
+    assert not torch.allclose(whole(x), out, atol=1e-3)
+
+
+def test_running_statistics_are_those_of_plain_bn_on_shard_0_alone():
+    torch.manual_seed(0)
+    sharded, plain = _same_weights("resnet8", 4)
+    x, _ = _batch(16)
+    sharded(x)
+    plain(x[:4])  # images 0..3: the first contiguous shard
+    for key, value in plain.state_dict().items():
+        if "running" in key or "num_batches_tracked" in key:
+            assert torch.equal(sharded.state_dict()[key], value), key
+    moved = sharded.stem[1].running_mean
+    assert not torch.equal(moved, torch.zeros_like(moved))
+
+
+@pytest.mark.parametrize("momentum", [0.05, None])  # None: PyTorch's cumulative average
+def test_a_sharded_layer_updates_its_running_statistics_like_plain_bn_on_shard_0(momentum):
+    sharded = ShardedBatchNorm2d(16, shards=2, momentum=momentum)
+    plain = nn.BatchNorm2d(16, momentum=momentum)
+    for seed in range(3):
+        x = torch.randn(8, 16, 4, 4, generator=torch.Generator().manual_seed(seed)) * 2 + seed
+        sharded(x)
+        plain(x[:4])
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        assert torch.equal(getattr(sharded, name), getattr(plain, name)), name
+
+
+def test_one_shard_is_plain_batchnorm_bit_for_bit():
+    torch.manual_seed(0)
+    one, plain = ShardedBatchNorm2d(16, shards=1), nn.BatchNorm2d(16)
+    with torch.no_grad():
+        for layer in (one, plain):
+            layer.weight.copy_(torch.linspace(0.5, 2, 16))
+            layer.bias.copy_(torch.linspace(-1, 1, 16))
+    x = torch.randn(6, 16, 8, 8) * 3 + 1
+    for train in (True, False):
+        one.train(train), plain.train(train)
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        a, b = one(xa), plain(xb)
+        assert torch.equal(a, b)
+        (a * x).sum().backward(), (b * x).sum().backward()
+        assert torch.equal(xa.grad, xb.grad) and torch.equal(one.weight.grad, plain.weight.grad)
+    assert all(torch.equal(v, plain.state_dict()[k]) for k, v in one.state_dict().items())
+    # build_model's default stays the plain class, so default models are exactly as before
+    assert {type(m) for m in build_model("resnet8", bn_shards=1).modules()
+            if isinstance(m, nn.BatchNorm2d)} == {nn.BatchNorm2d}
+
+
+@pytest.mark.parametrize("name", list(PINNED_COUNTS))
+def test_bn_shards_keep_state_dict_keys_and_parameter_counts_and_reach_every_batchnorm(name):
+    sharded = build_model(name, bn_shards=4)
+    bns = [m for m in sharded.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert bns and all(type(m) is ShardedBatchNorm2d and m.shards == 4 for m in bns)
+    assert list(sharded.state_dict()) == list(shared_model(name).state_dict())
+    assert count_parameters(sharded) == PINNED_COUNTS[name][0]
+    sharded.load_state_dict(shared_model(name).state_dict())  # checkpoints are interchangeable
+
+
+@pytest.mark.parametrize("init", INIT_CHOICES)
+def test_bn_shards_do_not_change_the_initial_weights_drawn_from_a_seed(init):
+    def built(shards):
+        torch.manual_seed(5)
+        return build_model("resnet8", init=init, bn_shards=shards).state_dict()
+    plain, sharded = built(1), built(4)
+    assert all(torch.equal(value, sharded[key]) for key, value in plain.items())
+
+
+def test_an_indivisible_training_batch_is_refused_in_one_line_and_eval_takes_any_size():
+    model = build_model("resnet8", bn_shards=4)
+    with pytest.raises(ConfigError) as excinfo:
+        model(torch.randn(10, 3, 16, 16))
+    message = str(excinfo.value)
+    assert "\n" not in message and "10" in message and "bn_shards=4" in message
+    assert "multiple of 4" in message
+    assert model.eval()(torch.randn(10, 3, 16, 16)).shape == (10, 10)
+
+
+def test_a_sharded_layer_keeps_channels_last_and_matches_a_contiguous_input():
+    torch.manual_seed(0)
+    layer = ShardedBatchNorm2d(8, shards=4)
+    x = torch.randn(8, 8, 6, 6) * 2 + 1
+    out = layer(x.contiguous(memory_format=torch.channels_last))
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out, ShardedBatchNorm2d(8, shards=4)(x), rtol=1e-6, atol=1e-6)
+
+
+def test_reinitialize_keeps_bn_shards_and_resets_their_statistics():
+    model = build_model("resnet8", bn_shards=2)
+    model(torch.randn(4, 3, 16, 16) * 3 + 1)
+    reinitialize(model, "msra", seed=0)
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert all(isinstance(m, ShardedBatchNorm2d) and m.shards == 2 for m in bns)
+    assert all(torch.equal(m.running_mean, torch.zeros_like(m.running_mean)) for m in bns)
+
+
+# Two ranks of gloo DDP with plain BN, each training on its contiguous half of every batch.
+DDP_STEPS, DDP_BATCH, DDP_SIZE = 3, 8, 16
+
+
+def _sgd(model: nn.Module) -> torch.optim.Optimizer:
+    return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+
+
+def _ddp_worker(rank: int, world_size: int, port: int, state: dict, out_path: str) -> None:
+    import datetime
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    torch.set_num_threads(1)  # two ranks share this machine's cores
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), GLOO_SOCKET_IFNAME="lo")
+    dist.init_process_group("gloo", rank=rank, world_size=world_size,
+                            timeout=datetime.timedelta(seconds=60))
+    try:
+        model = build_model("resnet8").train()
+        model.load_state_dict(state)
+        ddp = DistributedDataParallel(model, broadcast_buffers=True)
+        optimizer = _sgd(model)
+        for step in range(DDP_STEPS):
+            x, y = _batch(DDP_BATCH, DDP_SIZE, seed=step)
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(ddp(x.chunk(world_size)[rank]),
+                                               y.chunk(world_size)[rank])
+            loss.backward()  # DDP averages the two ranks' gradients
+            optimizer.step()
+        if rank == 0:
+            torch.save(model.state_dict(), out_path)
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_shards_on_one_process_match_two_rank_gloo_ddp_with_plain_bn(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    torch.manual_seed(0)
+    sharded = build_model("resnet8", bn_shards=2).train()
+    state = {k: v.clone() for k, v in sharded.state_dict().items()}
+    with socket.socket() as s:  # a free port; released just before the ranks bind it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out_path = tmp_path / "rank0.pt"
+    mp.spawn(_ddp_worker, args=(2, port, state, str(out_path)), nprocs=2, join=True)
+    rank0 = torch.load(out_path)
+
+    optimizer = _sgd(sharded)
+    for step in range(DDP_STEPS):
+        x, y = _batch(DDP_BATCH, DDP_SIZE, seed=step)
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(sharded(x), y).backward()
+        optimizer.step()
+    for key, value in sharded.state_dict().items():
+        if key.endswith("num_batches_tracked"):
+            assert torch.equal(value, rank0[key]), key
+        else:  # parameters, and running statistics equal to rank 0's (broadcast_buffers=True)
+            torch.testing.assert_close(value, rank0[key], rtol=1e-5, atol=1e-6, msg=key)
+    assert not torch.equal(sharded.fc.weight, state["fc.weight"])  # it did train
