@@ -5,6 +5,14 @@ stop, and the model, optimizer, BatchNorm statistics and RNG restored exactly af
 when the sweep ends in an exception. The raw per-step losses are kept; smoothing and the lr
 suggestions are pure functions of the stored result, so a saved test can be re-read with another
 rule without retraining.
+
+A sweep can have a run folder, like a training run: the paper's range tests run up to 20,000
+iterations, too long to lose to an interruption. `out_dir` holds the same metrics.csv, run.json
+and checkpoints/ as `fit` writes, and run.json's settings carry the sweep's own (the
+"range_test" entry), so a resume continues only the same sweep. A resumed sweep is bit-identical
+to an uninterrupted one: fit hands the divergence rule every loss logged before the resume and
+consults it at the same steps, so the sweep stops where it would have. Resuming a sweep that
+already ended returns its stored rows without training.
 """
 from __future__ import annotations
 
@@ -139,7 +147,9 @@ def lr_range_test(model: torch.nn.Module, train, *, lr_min: float, lr_max: float
                   log_every: int = 10, divergence_factor: float | None = 4.0,
                   smoothing: float = 0.98, precision: str = "auto",
                   channels_last: bool | None = None, progress: bool | None = None,
-                  config: dict | None = None) -> RangeTestResult:
+                  config: dict | None = None, out_dir: str | Path | None = None,
+                  checkpoint_every: int = 0, resume: bool = False,
+                  overwrite: bool = False, max_steps: int | None = None) -> RangeTestResult:
     """Sweep the lr from lr_min to lr_max over `steps` updates; the model is left as it was.
 
     mode: "linear" (Smith's range test) or "exp" (geometric ramp, as fastai's lr_find).
@@ -148,7 +158,14 @@ def lr_range_test(model: torch.nn.Module, train, *, lr_min: float, lr_max: float
     test: evaluated every `eval_every` updates (default: 20 points over the sweep); Smith reads
     the range test off the test loss.
     divergence_factor: stop once the smoothed train loss exceeds this factor times its best so far
-    (None: never; a NaN/inf loss always stops). Test loss/accuracy every `eval_every` updates.
+    (None: never; a NaN/inf loss always stops). It is checked every `log_every` updates and at
+    each evaluation.
+    out_dir, checkpoint_every, resume, overwrite: as for `fit`. The folder's settings include the
+    sweep's (lr_min, lr_max, mode, divergence_factor, smoothing, eval_every, log_every), so
+    resuming with any of them changed is refused. The model is left as it was in every case,
+    also after a resume (which loads the checkpoint into it) and after a RunInterrupted.
+    max_steps: stop after this many updates of the `steps`-long sweep, whose lrs stay as they are
+    (a quick pass over a long sweep's first steps, not a shorter sweep).
     """
     if mode not in MODES:
         raise ConfigError(f"mode {mode!r} is unknown; use 'linear' or 'exp'")
@@ -166,17 +183,26 @@ def lr_range_test(model: torch.nn.Module, train, *, lr_min: float, lr_max: float
     if eval_every is None:
         eval_every = max(1, steps // 20) if test is not None else 0
     should_stop = _diverging(divergence_factor, smoothing) if divergence_factor else None
-    settings = {"lr_min": lr_min, "lr_max": lr_max, "steps": steps, "mode": mode,
-                "weight_decay": (describe_schedule(weight_decay) if callable(weight_decay)
-                                 else weight_decay),
-                "divergence_factor": divergence_factor, "smoothing": smoothing,
-                "eval_every": eval_every, **(config or {})}
+    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
+        raise ConfigError(f"max_steps ({max_steps!r}) must be a positive integer, or None")
+    run_steps = min(steps, max_steps or steps)
+    log_every = min(log_every, run_steps)
+    sweep = {"lr_min": lr_min, "lr_max": lr_max, "steps": steps, "mode": mode,
+             "divergence_factor": divergence_factor, "smoothing": smoothing,
+             "eval_every": eval_every, "log_every": log_every,
+             **({"max_steps": run_steps} if run_steps < steps else {})}
+    settings = {**sweep, "weight_decay": (describe_schedule(weight_decay) if callable(weight_decay)
+                                          else weight_decay), **(config or {})}
     user_optimizer = optimizer if isinstance(optimizer, torch.optim.Optimizer) else None
     with preserved_state(model, user_optimizer):
-        run = fit(model, train, steps=steps, lr=schedule, momentum=momentum,
+        # the sweep's settings go into fit's settings key: a resume must be the same sweep
+        # (log_every too: the divergence rule is consulted every log_every steps)
+        run = fit(model, train, steps=run_steps, lr=schedule, momentum=momentum,
                   weight_decay=weight_decay, optimizer=optimizer, test=test, eval_every=eval_every,
-                  log_every=min(log_every, steps), precision=precision,
-                  channels_last=channels_last, progress=progress, should_stop=should_stop)
+                  log_every=log_every, out_dir=out_dir, checkpoint_every=checkpoint_every,
+                  resume=resume, overwrite=overwrite, precision=precision,
+                  channels_last=channels_last, progress=progress, should_stop=should_stop,
+                  config={**(config or {}), "range_test": sweep})
     settings["steps_done"] = run.steps_done
     return RangeTestResult(run.metrics, mode, run.status, settings)
 
@@ -191,10 +217,14 @@ def _diverging(factor: float, beta: float):
 def weight_decay_sweep(model: torch.nn.Module, train, *, weight_decays, **range_test_kwargs
                        ) -> list[RangeTestResult]:
     """One range test per weight decay, each from the same initial state and data order
-    (Smith 2018 Figs 5b, 11b, 15a)."""
+    (Smith 2018 Figs 5b, 11b, 15a). With `out_dir`, each run has its own folder in it,
+    `weight_decay=<value>`."""
+    out_dir = range_test_kwargs.pop("out_dir", None)
     results = []
     for wd in weight_decays:
-        results.append(lr_range_test(model, train, weight_decay=float(wd), **range_test_kwargs))
+        folder = None if out_dir is None else Path(out_dir) / f"weight_decay={float(wd)!r}"
+        results.append(lr_range_test(model, train, weight_decay=float(wd), out_dir=folder,
+                                     **range_test_kwargs))
     return results
 
 

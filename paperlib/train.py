@@ -11,6 +11,12 @@ Design (why it looks like this):
 - SIGINT and SIGTERM stop the run at the next step boundary, never inside an optimizer update,
   so the final checkpoint is exactly resumable; then `RunInterrupted` is raised.
 - A NaN/inf loss ends the run with status "diverged", recorded in the log, not raised.
+- `should_stop` is consulted only at multiples of `log_every` or `eval_every` counted from step
+  0 (a checkpoint or an interrupt reads the losses but does not consult it), and a resumed run
+  hands it every train loss logged before the resume. So a resumed run stops at the very step
+  an uninterrupted one would: a resumed range test is bit-identical.
+- Resuming a run that already ended ("completed", "diverged" or "stopped") trains nothing: it
+  returns the stored log.
 """
 from __future__ import annotations
 
@@ -37,6 +43,7 @@ from .runs import METRIC_COLUMNS, RunDir, load_checkpoint
 from .schedules import constant, set_hparams
 
 PRECISIONS = ("auto", "fp32", "bf16")
+FINISHED = ("completed", "diverged", "stopped")  # run.json statuses a resume has nothing to add to
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -164,7 +171,8 @@ def fit(model: torch.nn.Module, train, *, steps: int, lr, momentum=0.9, weight_d
     out_dir: if given, metrics.csv and run.json are written there as the run goes, checkpoints
     every `checkpoint_every` updates and at the end; `resume` continues from the newest
     checkpoint (the schedules must then be paperlib schedules, whose describe() identifies them).
-    should_stop: called with all train losses so far at every log flush; True ends the run.
+    should_stop: called with all train losses so far (a resumed run's too) every `log_every`
+    steps and after each evaluation; True ends the run with status "stopped".
     compile: train through torch.compile(model); torch caches the compiled code with the module,
     so later calls on the same model do not compile again.
     """
@@ -206,15 +214,15 @@ def fit(model: torch.nn.Module, train, *, steps: int, lr, momentum=0.9, weight_d
     run = RunDir(out_dir, resume=resume, overwrite=overwrite) if out_dir is not None else None
     with run or contextlib.nullcontext():
         start = 0
-        if run is not None and resume and run.status() == "completed":
-            # Nothing left to train: load the final checkpoint so the model is the trained one.
-            done = _restore(run, model, optimizer, settings) if run.latest_checkpoint() else steps
-            return RunResult(pd.read_csv(run.metrics), "completed", done)
+        if run is not None and resume and run.status() in FINISHED:
+            return _finished(run, model, optimizer, settings, steps)
         if run is not None:
             start = _restore(run, model, optimizer, settings) if resume else 0
             _write_run_json(run, settings, "running", start, started)
         loop = _Loop(model, optimizer, train, test, lr_s, mom_s, wd_s, bf16, channels_last,
                      run, log_every, eval_every, checkpoint_every, steps, settings, should_stop)
+        if start and should_stop is not None:
+            loop.train_losses = _logged_train_losses(run)  # should_stop sees the whole run
         loop.forward = _compiled(model) if compile else model
         with _graceful_signals() as stop_signal:
             result = loop.run(start, stop_signal, progress)
@@ -271,10 +279,12 @@ class _Loop:
                     break
                 self.train_step(step)
                 step += 1
-                boundary = (len(self.pending) == self.log_every or step == self.steps
-                            or (self.eval_every and step % self.eval_every == 0)
-                            or (self.checkpoint_every and step % self.checkpoint_every == 0))
-                if not boundary:
+                # Blocks end at multiples of log_every from step 0, not every log_every steps
+                # since the last flush: a resumed run must consult should_stop where an
+                # uninterrupted one did. A checkpoint flushes but does not consult it.
+                evaluating = step == self.steps or (self.eval_every and step % self.eval_every == 0)
+                consult = evaluating or step % self.log_every == 0
+                if not (consult or (self.checkpoint_every and step % self.checkpoint_every == 0)):
                     continue
                 diverged_at, last_finite = self.flush()
                 if bar is not None:
@@ -282,11 +292,11 @@ class _Loop:
                 if diverged_at is not None:
                     status, step = "diverged", diverged_at + 1
                     break
-                if step == self.steps or (self.eval_every and step % self.eval_every == 0):
+                if evaluating:
                     self.evaluate(step)
                 if self.checkpoint_every and (step % self.checkpoint_every == 0 or step == self.steps):
                     self.checkpoint(step)
-                if self.should_stop is not None and self.should_stop(self.train_losses):
+                if consult and self.should_stop is not None and self.should_stop(self.train_losses):
                     status = "stopped"
                     break
         finally:
@@ -388,6 +398,36 @@ def _restore(run: RunDir, model, optimizer, settings: dict) -> int:
     set_rng_state(state["rng"])
     run.truncate_metrics(state["step"])
     return int(state["step"])
+
+
+def _finished(run: RunDir, model, optimizer, settings: dict, steps: int) -> RunResult:
+    """The stored result of a run that already ended; nothing is trained again."""
+    import json
+    doc = json.loads(run.run_json.read_text())
+    status, done = doc["status"], int(doc.get("steps_done", steps))
+    if status == "completed" and run.latest_checkpoint():
+        # load the final checkpoint so the model is the trained one
+        done = _restore(run, model, optimizer, settings)
+    else:
+        # diverged (NaN weights) or stopped: no checkpoint holds its end, so the model stays as
+        # it is and run.json's settings stand in for the checkpoint's key
+        from .io import _json_default
+        same = json.loads(json.dumps(settings, default=_json_default))
+        if _settings_key(doc.get("settings")) != _settings_key(same):
+            raise CheckpointError(f"{run.run_json} was written by a run with other settings; "
+                                  "rerun with the same settings, or pass --overwrite to start again")
+    return RunResult(pd.read_csv(run.metrics), status, done, doc.get("diverged_at"),
+                     doc.get("last_finite"))
+
+
+def _logged_train_losses(run: RunDir) -> list[float]:
+    """The finite train losses in the metrics log, exactly as logged (repr round-trips)."""
+    import csv
+    if not run.metrics.exists():
+        return []
+    with open(run.metrics, newline="") as f:
+        losses = [float(r["loss"]) for r in csv.DictReader(f) if r["split"] == "train"]
+    return [loss for loss in losses if math.isfinite(loss)]
 
 
 def _settings_key(settings: dict) -> str:

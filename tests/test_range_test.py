@@ -1,4 +1,5 @@
 """LR range test: exact lr history, divergence stop, exact state restore, pure suggestions."""
+import contextlib
 import random
 
 import numpy as np
@@ -223,3 +224,114 @@ def test_a_sweep_reloads_run_by_run_even_for_close_weight_decays(tmp_path):
     back = load_range_tests(tmp_path / "lr_find.csv")
     assert [len(r.train) for r in back] == [4, 4]
     assert [r.settings["weight_decay"] for r in back] == [0.0, 1e-9]
+
+
+# -- run folders: the paper's range tests are up to 20,000 iterations, so they resume ----------
+
+def _counting(model):
+    """Count the model's training forward passes: a resume that trains nothing makes none."""
+    calls = {"n": 0}
+
+    def hook(module, inputs):
+        calls["n"] += module.training
+    model.register_forward_pre_hook(hook)
+    return calls
+
+
+def _poisoned(model, step):
+    """The loss of training step `step` becomes NaN."""
+    calls = {"n": 0}
+
+    def hook(module, inputs, output):
+        if module.training:
+            calls["n"] += 1
+            return output * float("nan") if calls["n"] == step + 1 else output
+    model.register_forward_hook(hook)
+    return model
+
+
+@pytest.mark.parametrize("status, kwargs", [
+    ("completed", dict(divergence_factor=None)),
+    ("stopped", dict(lr_max=100.0, mode="exp")),
+    ("diverged", dict(poison_at=12)),
+])
+def test_resuming_a_finished_sweep_trains_nothing_and_returns_the_stored_rows(status, kwargs,
+                                                                             tmp_path):
+    train, test = synthetic_loaders()
+    poison_at = kwargs.pop("poison_at", None)
+    args = {**dict(lr_min=0.01, lr_max=1.0, steps=40, log_every=3, test=test, eval_every=10,
+                   checkpoint_every=10, out_dir=tmp_path), **kwargs}
+    model = tiny_model() if poison_at is None else _poisoned(tiny_model(), poison_at)
+    first = lr_range_test(model, train, **args)
+    assert first.status == status
+    model = tiny_model(seed=1)
+    before = _state(model)
+    calls = _counting(model)
+    again = lr_range_test(model, train, resume=True, **args)
+    assert calls["n"] == 0
+    pd.testing.assert_frame_equal(again.metrics, first.metrics, check_exact=True)
+    assert (again.status, again.settings) == (first.status, first.settings)
+    _assert_same(before, _state(model))
+
+
+@pytest.mark.parametrize("change", [dict(lr_max=200.0), dict(divergence_factor=3.0),
+                                    dict(smoothing=0.9), dict(log_every=3)])
+@pytest.mark.parametrize("ended", [False, True])
+def test_resuming_a_different_sweep_is_refused_in_one_line(change, ended, tmp_path):
+    from paperlib.errors import CheckpointError
+    train, _ = synthetic_loaders()
+    args = dict(lr_min=0.01, lr_max=100.0, mode="exp", steps=40, log_every=2, checkpoint_every=5)
+    model = tiny_model()
+    if not ended:  # a crash after step 8's checkpoint: the checkpoint's settings are compared
+        calls = {"n": 0}
+
+        def crash(module, inputs):
+            calls["n"] += 1
+            if calls["n"] == 9:
+                raise Boom()
+        model.register_forward_pre_hook(crash)
+    with contextlib.nullcontext() if ended else pytest.raises(Boom):
+        first = lr_range_test(model, train, out_dir=tmp_path, **args)
+    if ended:  # stopped by the divergence rule: run.json's settings are compared
+        assert first.status == "stopped"
+    with pytest.raises(CheckpointError, match="other settings") as refused:
+        lr_range_test(tiny_model(), train, out_dir=tmp_path, resume=True, **{**args, **change})
+    assert "\n" not in str(refused.value)
+
+
+def test_the_model_and_optimizer_are_as_before_after_a_crashed_and_a_resumed_sweep(tmp_path):
+    train, test = synthetic_loaders()
+    args = dict(lr_min=0.01, lr_max=1.0, steps=20, log_every=4, test=test, eval_every=5,
+                checkpoint_every=5, out_dir=tmp_path)
+    model = tiny_model()
+    opt = _warm_optimizer(model, train)
+    before = _state(model, opt)
+    calls = {"n": 0}
+
+    def crash(module, inputs):
+        calls["n"] += module.training
+        if module.training and calls["n"] == 13:
+            raise Boom()
+    handle = model.register_forward_pre_hook(crash)
+    py_state = random.getstate()
+    with pytest.raises(Boom):
+        lr_range_test(model, train, optimizer=opt, **args)
+    handle.remove()
+    _assert_same(before, _state(model, opt))
+    result = lr_range_test(model, train, optimizer=opt, resume=True, **args)
+    assert result.status == "completed" and result.settings["steps_done"] == 20
+    _assert_same(before, _state(model, opt))  # though the resume loaded step 10's checkpoint
+    assert random.getstate() == py_state and model.training
+
+
+def test_a_weight_decay_sweep_keeps_each_run_in_its_own_folder(tmp_path):
+    train, _ = synthetic_loaders()
+    results = weight_decay_sweep(tiny_model(), train, weight_decays=[0.0, 1e-4], lr_min=0.01,
+                                 lr_max=0.5, steps=4, log_every=2, out_dir=tmp_path)
+    for wd, result in zip(["0.0", "0.0001"], results):
+        folder = tmp_path / f"weight_decay={wd}"
+        assert len(pd.read_csv(folder / "metrics.csv")) == 4 == len(result.train)
+    again = weight_decay_sweep(tiny_model(), train, weight_decays=[0.0, 1e-4], lr_min=0.01,
+                               lr_max=0.5, steps=4, log_every=2, out_dir=tmp_path, resume=True)
+    for a, b in zip(results, again):
+        pd.testing.assert_frame_equal(a.metrics, b.metrics, check_exact=True)

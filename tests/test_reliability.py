@@ -223,3 +223,84 @@ def test_a_nan_in_the_block_an_interrupt_ends_is_reported_as_divergence(tmp_path
                  out_dir=tmp_path)
     assert result.status == "diverged" and result.diverged_at == 3
     assert list(tmp_path.glob("checkpoints/*.pt")) == []  # no checkpoint of NaN weights
+
+
+
+# -- range tests: the paper's run up to 20,000 iterations, so they resume like training runs --
+
+def _sweep(model, out, **kwargs):
+    train, test = synthetic_loaders()
+    args = dict(lr_min=0.01, lr_max=1.0, steps=40, log_every=3, test=test, eval_every=10,
+                checkpoint_every=15, out_dir=out)
+    return lr_range_test(model, train, **{**args, **kwargs})
+
+
+def _signalled_model(signum, step):
+    """A tiny model that sends `signum` to this process during training step `step`."""
+    model, calls = tiny_model(), {"n": 0}
+
+    def hook(module, inputs, output):
+        if module.training:  # evaluations go through the model too; they are not steps
+            calls["n"] += 1
+            if calls["n"] == step + 1:
+                os.kill(os.getpid(), signum)  # handled by fit: stop at the next boundary
+    model.register_forward_hook(hook)
+    return model
+
+
+def _model_state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _assert_same_model(before, model):
+    import torch
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def _assert_same_result(a, b):
+    pd.testing.assert_frame_equal(a.metrics, b.metrics, check_exact=True)
+    assert (a.status, a.mode, a.settings) == (b.status, b.mode, b.settings)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_range_test_stopped_by_a_signal_resumes_bit_identically(signum, tmp_path):
+    import torch
+    from paperlib.train import RunInterrupted
+    whole = _sweep(tiny_model(), tmp_path / "whole")
+    assert whole.status == "completed"
+    # the signal comes during step 13: fit stops after 14 updates, a step that is neither a log
+    # block's end (3), an evaluation (10) nor a periodic checkpoint (15)
+    model = _signalled_model(signum, 13)
+    before = _model_state(model)
+    rng = torch.get_rng_state()
+    with pytest.raises(RunInterrupted) as stopped:
+        _sweep(model, tmp_path / "run")
+    _assert_same_model(before, model)  # restored after the final checkpoint was written
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert stopped.value.step == 14 and stopped.value.checkpoint.name == "step_0000014.pt"
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "interrupted"
+    resumed = _sweep(model, tmp_path / "run", resume=True)
+    _assert_same_model(before, model)  # the resume loaded the checkpoint into it, then undid that
+    assert (tmp_path / "run" / "metrics.csv").read_bytes() == \
+        (tmp_path / "whole" / "metrics.csv").read_bytes()
+    _assert_same_result(resumed, whole)
+
+
+def test_a_resumed_range_test_stops_at_the_same_step_as_an_uninterrupted_one(tmp_path):
+    from paperlib.train import RunInterrupted
+    kwargs = dict(lr_max=100.0, mode="exp")
+    whole = _sweep(tiny_model(), tmp_path / "whole", **kwargs)
+    assert whole.status == "stopped" and whole.settings["steps_done"] == 33
+    # interrupted after 31 updates, inside the log block 30-33. The rule fires at 33 only if it
+    # is given the losses logged before the resume (from 31 on alone it would wait until 36) and
+    # consulted at multiples of log_every from step 0 (blocks counted from 31 would end at 34)
+    with pytest.raises(RunInterrupted):
+        _sweep(_signalled_model(signal.SIGTERM, 30), tmp_path / "run", **kwargs)
+    resumed = _sweep(tiny_model(seed=1), tmp_path / "run", resume=True, **kwargs)
+    assert resumed.status == "stopped" and resumed.settings["steps_done"] == 33
+    assert (tmp_path / "run" / "metrics.csv").read_bytes() == \
+        (tmp_path / "whole" / "metrics.csv").read_bytes()
+    _assert_same_result(resumed, whole)
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "stopped"
