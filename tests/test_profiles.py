@@ -91,11 +91,14 @@ def test_unknown_profile_and_figure_are_clear_errors():
 def test_settings_table_shows_ours_and_the_paper():
     table = settings_table("fig8b", "small")
     assert list(table["TBS"]) == ["1024 (1024)", "512 (512)", "256 (256)", "128 (128)"]
-    assert table["iterations"].iloc[0] == "117 (5859)"
+    assert table["iterations"].iloc[0] == "98 (5859)"
+    assert table["BN shards"].iloc[0] == "1 (4)"
+    assert list(settings_table("fig5a", "paper")["BN shards"]) == ["8 (8)", "8 (8)"]
 
 
 def test_fig5_is_single_runs_on_the_whole_test_set_in_the_paper_profile():
     assert seeds_for("fig5a", "paper") == (0,) and seeds_for("fig8b", "paper") == (0, 1, 2, 3)
+    assert seeds_for("fig8a", "small") == (0, 1) and seeds_for("fig1a", "small") == (0,)
     assert eval_subset_for("fig5b", "paper") is None and eval_subset_for("fig15a", "paper") == 6400
     assert eval_subset_for("fig5a", "small") == 2000
 

@@ -6,6 +6,11 @@ learning rates, momenta and weight decays, and scale only three things, given pe
 SCALES: iterations (every step size, milestone and max_iter scaled alike), batch size where the
 figure does not compare batch sizes, and the test interval. Profiles are defined here only;
 notebooks ask for them by name.
+
+BatchNorm: Smith's runs split the TBS over 4 GPUs (8 for Fig 5) with plain Caffe BatchNorm, so
+its statistics came from one GPU's share. `paper` emulates that with `bn_shards` (ghost batch
+norm over equal contiguous shards, models.build_model); `small` and `smoke` scale the batch down
+and normalise over the whole of it (BN shards 1), which the settings tables show.
 """
 from __future__ import annotations
 
@@ -27,16 +32,17 @@ class Profile:
     seeds: tuple[int, ...]    # one run per seed; the curve is their mean
     jitter: bool              # Smith's 4 runs per curve: TBS +12/+8/+4/+0, xavier/msra alternated
     bn_momentum: float | None  # None: the paper's per-figure value (Caffe moving_average_fraction)
+    bn_shards: bool           # True: BatchNorm statistics per GPU's share, as Smith's runs had them
     purpose: str
 
 
 PROFILE_SETTINGS = {
-    "smoke": Profile("smoke", "resnet8", "resnet8", 1000, 500, (0,), False, 0.1,
+    "smoke": Profile("smoke", "resnet8", "resnet8", 1000, 500, (0,), False, 0.1, False,
                      "CI: the whole pipeline in under 2 minutes per notebook on 2 CPU cores"),
-    "small": Profile("small", "resnet8", "resnet8", None, 2000, (0,), False, 0.1,
+    "small": Profile("small", "resnet8", "resnet8", None, 2000, (0,), False, 0.1, False,
                      "a scaled replication on all of CIFAR-10: under 30 minutes per notebook "
                      "on 2 CPU cores"),
-    "paper": Profile("paper", "resnet56-sc", "gresnet56", None, 6400, (0, 1, 2, 3), True, None,
+    "paper": Profile("paper", "resnet56-sc", "gresnet56", None, 6400, (0, 1, 2, 3), True, None, True,
                      "the paper's settings: 4 runs per curve, for a GPU"),
 }
 
@@ -46,22 +52,29 @@ class Scale:
     iters: float       # factor on every iteration count
     batch: float       # factor on the batch size (1.0 where the figure compares batch sizes)
     eval_every: int    # test interval in (scaled) iterations
+    seeds: int = 0     # runs per curve; 0: the profile's seeds
 
 
-# Per figure and profile. small is sized from measured CPU speed (resnet8, ~500 images/s on
-# 2 cores) to stay under 30 minutes per notebook; smoke to stay under 2 minutes.
+# Per figure and profile. smoke: under 2 minutes per notebook on 2 CPU cores. small: at most 30
+# minutes per notebook on 2 cores, spent where a claim can be decided at CPU scale
+# (REPLICATIONS.md §6):
+# - Fig 5a/5b's effects appear after 4-10 M images at TBS 1000 (§1), beyond any CPU budget: the
+#   runs only draw the curves' shapes, and the verdicts say "not testable".
+# - Fig 8a/8b and 15a/15b are orderings or equivalences of small gaps (§5): 2 seeds per curve,
+#   so that the noise comes from replicates; shorter runs pay for the second seed.
+# - Fig 1a's range tests are read off one sweep (the curve's own scatter is its noise).
 SCALES = {
     "fig1a": {"smoke": Scale(1 / 500, 1 / 8, 10), "small": Scale(1 / 25, 1 / 4, 25),
               "paper": Scale(1, 1, 200)},
-    "fig5": {"smoke": Scale(1 / 500, 1 / 32, 10), "small": Scale(1 / 25, 1 / 10, 40),
-             "paper": Scale(1, 1, 100)},
-    "fig8a": {"smoke": Scale(1 / 500, 1 / 32, 10), "small": Scale(1 / 32, 1 / 8, 25),
+    "fig5": {"smoke": Scale(1 / 500, 1 / 32, 10), "small": Scale(1 / 100, 1 / 10, 10),
+             "paper": Scale(1, 1, 100, seeds=1)},  # Smith's super-convergence curves: one run
+    "fig8a": {"smoke": Scale(1 / 500, 1 / 32, 10), "small": Scale(1 / 40, 1 / 8, 25, seeds=2),
               "paper": Scale(1, 1, 200)},
-    "fig8b": {"smoke": Scale(1 / 500, 1 / 16, 10), "small": Scale(1 / 50, 1, 15),
+    "fig8b": {"smoke": Scale(1 / 500, 1 / 16, 10), "small": Scale(1 / 60, 1, 15, seeds=2),
               "paper": Scale(1, 1, 200)},
-    "fig15a": {"smoke": Scale(1 / 200, 1 / 8, 5), "small": Scale(1 / 8, 1 / 4, 25),
+    "fig15a": {"smoke": Scale(1 / 200, 1 / 8, 5), "small": Scale(1 / 16, 1 / 4, 20, seeds=2),
                "paper": Scale(1, 1, 100)},
-    "fig15b": {"smoke": Scale(1 / 500, 1 / 16, 10), "small": Scale(1 / 50, 1, 15),
+    "fig15b": {"smoke": Scale(1 / 500, 1 / 16, 10), "small": Scale(1 / 100, 1, 10, seeds=2),
                "paper": Scale(1, 1, 100)},
 }
 
@@ -78,6 +91,8 @@ class RunSpec:
     bn_momentum: float = 0.1   # torch convention: 1 - Caffe's moving_average_fraction
     range_test: bool = False   # a linear lr sweep read against the lr
     jitter: bool = True        # Smith's 4-run batch/init jitter applies (x4.sh runs, not Fig 5)
+    bn_shards: int = 4         # GPUs the TBS was split over: BN statistics per share (SETTINGS.md §1)
+    init: str = "msra"         # the filler of a run without the jitter (which alternates them)
     extra: dict = field(default_factory=dict)  # columns carried into the tidy CSV (e.g. tbs)
 
 
@@ -98,17 +113,20 @@ def paper_runs(figure: str) -> list[RunSpec]:
         return [RunSpec("LR range 0-0.4", sweep(0.4), 20_000, 512, 1e-4, range_test=True),
                 RunSpec("LR range 0-3", sweep(3.0), 20_000, 512, 1e-4, range_test=True)]
     if figure in ("fig5a", "fig5b"):
-        # [§4 Fig 5a/5b] super-convergence: Caffe SGD, TBS 1000, BN maf 0.95 for CLR, 0.999 else.
+        # [§4 Fig 5a/5b] super-convergence: Caffe SGD, TBS 1000 over 8 GPUs of 125 (BN shards),
+        # BN maf 0.95 for CLR, 0.999 else.
         clr = {"kind": "triangular", "lr_min": 0.1, "lr_max": 3.0, "step_size": 5_000,
                "momentum": 0.9}
         if figure == "fig5a":
             const = {"kind": "multistep", "lr": 0.35, "milestones": [50_000, 70_000],
                      "gamma": 0.1, "momentum": 0.9}
-            return [RunSpec("CLR=0.1-3", clr, 10_000, 1000, 1e-4, "caffe-sgd", 0.05, jitter=False),
+            return [RunSpec("CLR=0.1-3", clr, 10_000, 1000, 1e-4, "caffe-sgd", 0.05, jitter=False,
+                            bn_shards=8),
                     RunSpec("LR=0.35", const, 80_000, 1000, 1e-4, "caffe-sgd", 0.001,
-                            jitter=False)]
+                            jitter=False, bn_shards=8)]
         return [RunSpec(f"Weight decay={wd:g}", clr, 10_000, 1000, wd, "caffe-sgd", 0.05,
-                        jitter=False, extra={"wd": wd}) for wd in (1e-3, 1e-4, 1e-5, 1e-6)]
+                        jitter=False, bn_shards=8, extra={"wd": wd})
+                for wd in (1e-3, 1e-4, 1e-5, 1e-6)]
     if figure == "fig8a":
         # [§4 Fig 8a] gResnet56, TBS 1024 + jitter (titled 1030), 1cycle 0.1-1 step 9k, WD 5e-5.
         variants = (("Momentum=0.9", (0.9, 0.9)), ("CM range=0.85-0.95", (0.85, 0.95)),
@@ -152,9 +170,10 @@ def model_for(figure: str, profile: str) -> str:
 
 
 def seeds_for(figure: str, profile: str) -> tuple[int, ...]:
-    """The profile's seeds; Fig 5's super-convergence curves were single runs, so one seed there."""
-    seeds = get_profile(profile).seeds
-    return seeds[:1] if figure.startswith("fig5") and profile == "paper" else seeds
+    """The seeds of `figure` under `profile`: the figure's Scale.seeds (0, 1, ...) where it sets
+    them, else the profile's."""
+    n = scale_for(figure, profile).seeds
+    return tuple(range(n)) if n else get_profile(profile).seeds
 
 
 def eval_subset_for(figure: str, profile: str) -> int | None:
@@ -187,13 +206,30 @@ def runs_for(figure: str, profile: str) -> list[RunSpec]:
         bn = spec.bn_momentum if prof.bn_momentum is None else prof.bn_momentum
         runs.append(replace(spec, schedule=sched, steps=iters(spec.steps),
                             batch_size=max(8, round(spec.batch_size * scale.batch)),
-                            bn_momentum=bn))
+                            bn_momentum=bn, bn_shards=spec.bn_shards if prof.bn_shards else 1))
     return runs
 
 
 def jittered(spec: RunSpec, replicate: int, profile: str) -> tuple[int, str]:
     """(batch size, init) of replicate k: Smith's x4.sh ran per-GPU batches BS+3, BS+2, BS+1, BS
-    on 4 GPUs (TBS +12, +8, +4, +0) with xavier/msra/xavier/msra; other profiles: (TBS, msra)."""
+    on 4 GPUs (TBS +12, +8, +4, +0) with xavier/msra/xavier/msra; otherwise (TBS, the run's own
+    init, msra unless set)."""
     if not (get_profile(profile).jitter and spec.jitter):
-        return spec.batch_size, "msra"
+        return spec.batch_size, spec.init
     return spec.batch_size + 4 * (3 - replicate % 4), ("xavier", "msra")[replicate % 2]
+
+
+def smith_log_run() -> RunSpec:
+    """The run of Smith's own log (../shared/paper/logs/gResnet56_ResTBS512...M.95...BS128b_1).
+
+    It is not a Fig 8b run: its header prints `momentum: 0.95` and `cyclical_momentum: 0.95`, so
+    the momentum stays 0.95 throughout, as in Fig 6a (the TBS study of Fig 8b with constant
+    momentum, SETTINGS.md §4: "the log ... (constant 0.95, i.e. a Fig 6a run)"). Its printed net
+    has xavier fillers and a data layer of 128 x 3 x 32 x 32 per GPU: one run at TBS 512 exactly,
+    from an older job script without the x4.sh jitter. Everything else is Fig 8b's TBS-512 run,
+    taken from `paper_runs` rather than typed again.
+    """
+    spec = next(r for r in paper_runs("fig8b") if r.extra["tbs"] == 512)
+    return replace(spec, label="TBS=512, LR=0.08-0.8, Mom=0.95 (Smith's log)",
+                   schedule={**spec.schedule, "mom_max": 0.95, "mom_min": 0.95},
+                   jitter=False, init="xavier")

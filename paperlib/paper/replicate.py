@@ -3,9 +3,8 @@
 One call per figure: `run_figure("fig8a", profile="small", ...)` trains every curve of the figure
 for every replicate (seed) and returns tidy rows (one per logged step and split, with the curve,
 replicate, batch size and init as columns) plus one summary row per run. Training runs write
-their folder under `run_dir`, so an interrupted notebook picks up where it stopped when rerun;
-range tests keep no folder and start again (under `paper` they are the longest runs left
-unprotected).
+their folder under `run_dir` (range tests too: under `paper` they run up to 20,000 iterations),
+so an interrupted notebook picks up where it stopped when rerun.
 """
 from __future__ import annotations
 
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import ConfigError
 from ..experiment import Splits, make_model, make_schedules
 from ..range_test import lr_range_test
 from ..train import fit
@@ -32,10 +32,19 @@ class FigureResult:
 
 
 def run_figure(figure: str, splits: Splits, *, profile: str, seeds: list[int] | None = None,
-               run_dir: str | Path | None = None, rerun: bool = False,
+               run_dir: str | Path | None = None, rerun: bool = False, max_steps: int = 0,
                log=print) -> FigureResult:
-    """Train every run of `figure` under `profile` for each seed (default: the profile's)."""
+    """Train every run of `figure` under `profile` for each seed (default: the profile's).
+
+    max_steps > 0 stops every run after that many steps of its own schedule (the first steps of
+    the real run, not a shorter schedule): a quick pass over a profile's real models, optimizers,
+    BN shards and batch sizes. Such runs are marked `truncated`, keep their folders apart
+    (`<profile>-max<N>`), and every verdict on them is "not testable at this scale".
+    """
+    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 0:
+        raise ConfigError(f"max_steps ({max_steps!r}) must be an integer >= 0 (0: the full runs)")
     seeds = list(seeds) if seeds else list(seeds_for(figure, profile))
+    folder = profile if not max_steps else f"{profile}-max{max_steps}"
     model_name = model_for(figure, profile)
     eval_every = scale_for(figure, profile).eval_every
     frames, summaries = [], []
@@ -45,20 +54,25 @@ def run_figure(figure: str, splits: Splits, *, profile: str, seeds: list[int] | 
             started = time.perf_counter()
             rows, status, diverged_at = _run_one(
                 spec, splits, model_name=model_name, batch_size=batch_size, init=init, seed=seed,
-                eval_every=eval_every,
-                out_dir=(Path(run_dir) / profile / figure / splits.dataset / _slug(spec.label)
+                eval_every=eval_every, max_steps=max_steps,
+                out_dir=(Path(run_dir) / folder / figure / splits.dataset / _slug(spec.label)
                          / f"seed{seed}" if run_dir else None),
                 rerun=rerun, config={"figure": figure, "curve": spec.label, "profile": profile,
                                      "dataset": splits.dataset, "model": model_name,
-                                     "batch_size": batch_size, "init": init, "seed": seed})
+                                     "batch_size": batch_size, "init": init, "seed": seed,
+                                     "bn_shards": spec.bn_shards})
             wall = time.perf_counter() - started
             ids = {"figure": figure, "curve": spec.label, "replicate": replicate, "seed": seed,
                    "batch_size": batch_size, "init": init, **spec.extra}
             frames.append(rows.assign(**ids))
             test = rows[rows["split"] == "test"]
             last = test.iloc[-1] if len(test) else None
+            steps_done = int(rows.loc[rows["split"] == "train", "step"].max()) + 1 if len(rows) else 0
             summaries.append({**ids, "status": status, "diverged_at": diverged_at,
-                              "steps": spec.steps,
+                              "steps": spec.steps, "steps_done": steps_done,
+                              "truncated": bool(max_steps) and max_steps < spec.steps,
+                              "bn_shards": spec.bn_shards,
+                              "test_images": len(splits.test_split.labels),
                               "final_test_loss": None if last is None else last["loss"],
                               "final_test_accuracy": None if last is None else last["accuracy"],
                               "best_test_accuracy": test["accuracy"].max() if len(test) else None,
@@ -75,28 +89,31 @@ def run_figure(figure: str, splits: Splits, *, profile: str, seeds: list[int] | 
 
 
 def _run_one(spec: RunSpec, splits: Splits, *, model_name, batch_size, init, seed, eval_every,
-             out_dir, rerun, config) -> tuple[pd.DataFrame, str, int | None]:
+             max_steps, out_dir, rerun, config) -> tuple[pd.DataFrame, str, int | None]:
     model = make_model(model_name, num_classes=NUM_CLASSES[splits.dataset], init=init, seed=seed,
-                       device=splits.device, bn_momentum=spec.bn_momentum)
+                       device=splits.device, bn_momentum=spec.bn_momentum,
+                       bn_shards=spec.bn_shards)
+    steps = min(spec.steps, max_steps) if max_steps else spec.steps
     train = splits.train(batch_size, seed)
     sched = dict(spec.schedule)
     kind = sched.pop("kind")
     lr_s, mom_s = make_schedules(kind, total=spec.steps, **sched)
     if spec.range_test:
         result = lr_range_test(model, train, lr_min=sched["lr_min"], lr_max=sched["lr_max"],
-                               steps=spec.steps, mode="linear", momentum=mom_s,
+                               steps=spec.steps, max_steps=steps, mode="linear", momentum=mom_s,
                                weight_decay=spec.weight_decay, optimizer=spec.optimizer,
                                test=splits.test, eval_every=eval_every, progress=False,
-                               config=config)
+                               out_dir=out_dir, checkpoint_every=max(1, steps // 4) if out_dir else 0,
+                               resume=bool(out_dir) and not rerun, overwrite=rerun, config=config)
         frame = result.frame()
         diverged_at = None
         if result.status != "completed":  # NaN/inf ("diverged") or loss above 4x its best
             diverged_at = int(frame.loc[frame["split"] == "train", "step"].max())
         return frame, result.status, diverged_at
-    result = fit(model, train, steps=spec.steps, lr=lr_s, momentum=mom_s,
+    result = fit(model, train, steps=steps, lr=lr_s, momentum=mom_s,
                  weight_decay=spec.weight_decay, optimizer=spec.optimizer, test=splits.test,
-                 eval_every=eval_every, log_every=min(50, eval_every), out_dir=out_dir,
-                 checkpoint_every=max(1, spec.steps // 4) if out_dir else 0,
+                 eval_every=eval_every, log_every=min(50, eval_every, steps), out_dir=out_dir,
+                 checkpoint_every=max(1, steps // 4) if out_dir else 0,
                  resume=bool(out_dir) and not rerun, overwrite=rerun, progress=False,
                  config=config)
     return result.metrics, result.status, result.diverged_at
@@ -116,7 +133,8 @@ def settings_table(figure: str, profile: str) -> pd.DataFrame:
                      "iterations": f"{ours.steps} ({paper.steps})",
                      "schedule": _describe(ours.schedule),
                      "weight decay": f"{ours.weight_decay:g}", "optimizer": ours.optimizer,
-                     "BN momentum": f"{ours.bn_momentum:g} ({paper.bn_momentum:g})"})
+                     "BN momentum": f"{ours.bn_momentum:g} ({paper.bn_momentum:g})",
+                     "BN shards": f"{ours.bn_shards} ({paper.bn_shards})"})
     return pd.DataFrame(rows)
 
 
