@@ -12,9 +12,9 @@ Design (why it looks like this):
   so the final checkpoint is exactly resumable; then `RunInterrupted` is raised.
 - A NaN/inf loss ends the run with status "diverged", recorded in the log, not raised.
 - `should_stop` is consulted only at multiples of `log_every` or `eval_every` counted from step
-  0 (a checkpoint or an interrupt reads the losses but does not consult it), and a resumed run
-  hands it every train loss logged before the resume. So a resumed run stops at the very step
-  an uninterrupted one would: a resumed range test is bit-identical.
+  0, and at the last step (a checkpoint or an interrupt reads the losses but does not consult
+  it), and a resumed run hands it every train loss logged before the resume. So a resumed run
+  stops at the very step an uninterrupted one would: a resumed range test is bit-identical.
 - Resuming a run that already ended ("completed", "diverged" or "stopped") trains nothing: it
   returns the stored log.
 """

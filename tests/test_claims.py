@@ -8,7 +8,7 @@ import pytest
 
 from paperlib.paper.claims import (CONTRADICTED, INCONCLUSIVE, NOT_TESTABLE, REPRODUCED, VERDICTS,
                                    claims_fig1a, claims_fig5, claims_fig8, claims_fig15,
-                                   claims_table, format_claims, gap, mean_of)
+                                   claims_table, format_claims, gap, mean_of, turns_up)
 
 PAPER_SCALE = {"steps": 10_000, "batch_size": 1000}  # Fig 5's runs in full: 10 M images
 
@@ -32,16 +32,28 @@ def test_one_accuracy_takes_the_test_set_sampling_floor_and_one_loss_has_none():
     assert acc.se == pytest.approx(math.sqrt(0.94 * 0.06 / 10_000))  # 0.24 points (REPLICATIONS §5)
     assert mean_of(pd.Series([0.3]), accuracy=False, test_images=10_000).se is None
     two = mean_of(pd.Series([0.90, 0.92]), accuracy=True, test_images=10_000)
-    assert two.se == pytest.approx(np.std([0.90, 0.92], ddof=1) / math.sqrt(2))
+    assert two.se == pytest.approx(np.std([0.90, 0.92], ddof=1) / math.sqrt(2)) and two.df == 1
+    same = mean_of(pd.Series([0.90, 0.90]), accuracy=True, test_images=10_000)
+    assert same.se == pytest.approx(0.003)  # identical replicates still carry the sampling floor
 
 
-def test_a_gap_counts_only_beyond_two_standard_errors_of_the_difference():
-    a = mean_of(pd.Series([0.92, 0.92]), accuracy=True, test_images=None)
-    b = mean_of(pd.Series([0.90, 0.91]), accuracy=True, test_images=None)
+def test_a_gap_counts_beyond_t_times_the_standard_error_of_the_difference():
+    a = mean_of(pd.Series([0.95, 0.93]), accuracy=False, test_images=None)  # mean 0.94, se 0.01
+    b = mean_of(pd.Series([0.91, 0.89]), accuracy=False, test_images=None)  # mean 0.90, se 0.01
     g = gap(a, b, higher=True)
-    assert g.noise == pytest.approx(2 * math.hypot(a.se, b.se))
-    assert g.verdict == (REPRODUCED if g.diff > g.noise else INCONCLUSIVE)
-    assert gap(b, a, higher=True).verdict in (CONTRADICTED, INCONCLUSIVE)
+    assert g.noise == pytest.approx(4.303 * math.hypot(0.01, 0.01))  # t(97.5%, df 2) = 4.303
+    assert g.diff == pytest.approx(0.04) and g.verdict == INCONCLUSIVE  # 0.04 < 0.061
+    far = mean_of(pd.Series([0.99, 0.97]), accuracy=False, test_images=None)
+    assert gap(far, b, higher=True).verdict == REPRODUCED            # 0.08 > 0.061
+    assert gap(b, far, higher=True).verdict == CONTRADICTED
+    assert gap(b, far, higher=False).verdict == REPRODUCED           # lower is the claim
+
+
+def test_turns_up_rarely_sees_a_turn_in_flat_noise():
+    rng = np.random.default_rng(0)
+    calls = [turns_up(pd.DataFrame({"lr": np.linspace(0, 1, n), "loss": rng.normal(size=n)}),
+                      ended_early=False)[1] for n in (10, 40, 100) for _ in range(100)]
+    assert calls.count(REPRODUCED) <= 3 and calls.count(CONTRADICTED) <= 3
 
 
 # --- Fig 5 ---------------------------------------------------------------------------------------
@@ -166,7 +178,8 @@ def test_fig8b_a_diverged_batch_size_scores_chance():
     b.loc[b["tbs"] == 1024, ["status", "diverged_at"]] = ["diverged", 7]
     a = replicated(LOSSES, "curve", "final_test_loss")
     row = claims_fig8(a, b)[2]
-    assert "diverged at step 7" in row["ours"] and row["verdict"] != REPRODUCED
+    # both TBS-1024 runs count as 0 accuracy: the largest batch is now clearly the worst
+    assert "diverged at step 7" in row["ours"] and row["verdict"] == CONTRADICTED
 
 
 # --- Fig 15 --------------------------------------------------------------------------------------
@@ -213,6 +226,14 @@ def test_fig15b_batch_sizes_equivalent_each_outcome(acc, spread, n, dataset, ver
     row = claims_fig15(sweeps({3e-4: 0.3, 1e-4: 0.0, 1e-5: 0.2}), SWEEP_RUNS, tbs,
                        dataset=dataset)[1]
     assert row["verdict"] == verdict
+
+
+def test_fig15b_a_diverged_run_is_never_within_a_standard_deviation():
+    tbs = replicated(TBS15, "tbs", "best_test_accuracy")
+    tbs.loc[tbs["tbs"] == 256, ["status", "diverged_at"]] = ["diverged", 5]
+    row = claims_fig15(sweeps({3e-4: 0.3, 1e-4: 0.0, 1e-5: 0.2}), SWEEP_RUNS, tbs,
+                       dataset="cifar100")[1]
+    assert row["verdict"] == CONTRADICTED and "diverged at step 5" in row["ours"]
 
 
 def test_fig15a_names_a_stopped_sweep():

@@ -10,13 +10,15 @@ and a verdict never says more than the runs can show:
 - "not testable at this scale": the runs end before the point where the effect appears in Smith's
   own runs, the runs were truncated (`max_steps`), or the data are a stand-in for the claim's.
 
-The noise of a difference of two curves' means is 2 standard errors (NOISE_Z), where the standard
-error of each mean comes from its replicates when there are at least 2 (s / sqrt(n)), and from a
-stated floor otherwise: test-set sampling, sqrt(p (1 - p) / n_test), for an accuracy
-(REPLICATIONS.md §5). A single run's test loss has no such floor, so a loss claim from one run per
-curve is "inconclusive". A run that diverged (or was stopped) counts as chance accuracy or an
-infinite loss: it loses every comparison, by more than any noise. Nothing here is typed in from
-our results; the rule of each verdict is in its docstring.
+The noise of a difference of two curves' means is its standard error times a 97.5% quantile: of
+Student's t with the replicates' degrees of freedom (4.30 for two runs per curve), or NOISE_Z = 2
+where the error is a known floor. The standard error of each mean comes from its replicates when
+there are at least 2 (s / sqrt(n)), never below the floor where one exists; with one run it is the
+stated floor: test-set sampling, sqrt(p (1 - p) / n_test), for an accuracy (REPLICATIONS.md §5).
+A single run's test loss has no such floor, so a loss claim from one run per curve is
+"inconclusive". A run that diverged (or was stopped) counts as 0 accuracy or an infinite loss:
+it loses every comparison, by more than any noise. Nothing here is typed in from our results; the
+rule of each verdict is in its docstring.
 """
 from __future__ import annotations
 
@@ -30,6 +32,16 @@ REPRODUCED, CONTRADICTED = "reproduced", "contradicted"
 INCONCLUSIVE, NOT_TESTABLE = "inconclusive", "not testable at this scale"
 VERDICTS = (REPRODUCED, CONTRADICTED, INCONCLUSIVE, NOT_TESTABLE)
 NOISE_Z = 2.0  # a difference counts once it exceeds 2 standard errors (about 95% two-sided)
+# Student's t, 97.5% quantile, by degrees of freedom (a df between two keys takes the lower one's).
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+        9: 2.262, 10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042, 60: 2.0}
+
+
+def t975(df: float) -> float:
+    """The two-sided 95% multiplier for `df` degrees of freedom; NOISE_Z for a known error."""
+    if math.isinf(df) or df >= 60:
+        return NOISE_Z
+    return T975[max(k for k in T975 if k <= max(1, df))]
 
 # Numbers the paper reports or shows, with where they come from (../shared/paper/SETTINGS.md §4).
 PAPER = {
@@ -64,6 +76,7 @@ class Mean:
     se: float | None
     n: int
     basis: str
+    df: float = math.inf  # degrees of freedom of `se` (n - 1 from replicates; inf for a floor)
 
     def text(self) -> str:
         if self.n >= 2 and self.sd is not None and math.isfinite(self.value):
@@ -73,8 +86,8 @@ class Mean:
 
 @dataclass(frozen=True)
 class Gap:
-    """A difference signed so that > 0 is the claimed direction, and its noise (NOISE_Z standard
-    errors of the difference; None where there is no estimate)."""
+    """A difference signed so that > 0 is the claimed direction, and its noise (the standard error
+    of the difference times `t975`; None where there is no estimate)."""
     diff: float
     noise: float | None
     basis: str
@@ -88,8 +101,11 @@ class Gap:
         return INCONCLUSIVE
 
     def text(self) -> str:
-        if math.isinf(self.diff) or math.isnan(self.diff):
-            return "a diverged run decides it" if math.isinf(self.diff) else "both diverged"
+        if math.isnan(self.diff):
+            return "both sides diverged"
+        if math.isinf(self.diff):
+            return "decided by the diverged run(s) of " + ("the other" if self.diff > 0 else
+                                                          "this") + " curve"
         if self.noise is None:
             return f"{self.diff:+.3f}; no noise estimate ({self.basis})"
         return f"{self.diff:+.3f}, noise ±{self.noise:.3f} ({self.basis})"
@@ -110,45 +126,44 @@ def _stops(runs: pd.DataFrame, *, named: bool = False) -> str:
 
 
 def _masked(runs: pd.DataFrame, column: str) -> pd.Series:
-    """A metric per run, where a run that diverged (or has no value) counts as chance accuracy /
+    """A metric per run, where a run that diverged (or has no value) counts as 0 accuracy /
     infinite loss, so that it can never win a comparison."""
     values = runs[column].astype(float)
     bad = runs["status"].isin(["diverged", "stopped"]) | values.isna()
     return values.where(~bad, np.inf if "loss" in column else 0.0)
 
 
-def final_by(runs: pd.DataFrame, key: str, column: str = "final_test_accuracy") -> pd.Series:
-    """Mean over replicates of a final metric (masked as `_masked`), per curve key."""
-    return _masked(runs, column).groupby(runs[key]).mean()
-
-
 def mean_of(values: pd.Series, *, accuracy: bool, test_images: int | None) -> Mean:
-    """The mean of one curve's values with its standard error: from the replicates (n >= 2);
-    for one accuracy, the test-set sampling floor sqrt(p (1 - p) / test_images); else None."""
+    """The mean of one curve's values with its standard error: from the replicates (n >= 2),
+    never below the floor; for one accuracy, the test-set sampling floor sqrt(p (1 - p) /
+    test_images); else None."""
     v = values.astype(float).to_numpy()
     n = len(v)
     m = float(v.mean()) if n else math.nan
     if not math.isfinite(m):
         return Mean(m, None, 0.0, n, "diverged")
-    if n >= 2:
-        sd = float(v.std(ddof=1))
-        return Mean(m, sd, sd / math.sqrt(n), n, f"2 SE from {n} replicates")
+    floor = None
     if accuracy and test_images:
         p = min(max(m, 0.0), 1.0)
-        return Mean(m, None, math.sqrt(p * (1 - p) / test_images), 1,
-                    f"2 SE of test-set sampling on {test_images:,} images")
+        floor = math.sqrt(p * (1 - p) / test_images)
+    if n >= 2:
+        sd = float(v.std(ddof=1))
+        return Mean(m, sd, max(sd / math.sqrt(n), floor or 0.0), n,
+                    f"t(95%) x SE from {n} replicates", df=n - 1)
+    if floor is not None:
+        return Mean(m, None, floor, 1, f"2 SE of test-set sampling on {test_images:,} images")
     return Mean(m, None, None, n, "one run per curve; a test loss has no sampling floor")
 
 
 def gap(a: Mean, b: Mean, *, higher: bool) -> Gap:
-    """a better than b (higher, or lower if not `higher`), with NOISE_Z standard errors of the
-    difference as its noise."""
+    """a better than b (higher, or lower if not `higher`); its noise is the standard error of the
+    difference times t975 of the two means' degrees of freedom together."""
     diff = a.value - b.value if higher else b.value - a.value
     if a.se is None or b.se is None:
         basis = a.basis if a.se is None else b.basis
         return Gap(diff, None, basis)
     basis = a.basis if a.n >= b.n else b.basis
-    return Gap(diff, NOISE_Z * math.hypot(a.se, b.se), basis)
+    return Gap(diff, t975(a.df + b.df) * math.hypot(a.se, b.se), basis)
 
 
 def curve_means(runs: pd.DataFrame, key: str, column: str) -> dict:
@@ -167,8 +182,10 @@ def best_of(means: dict, target, *, higher: bool) -> tuple[str, str]:
     """Is `target` the best (highest if `higher`, else lowest) of the curves? Reproduced if it
     beats every other curve by more than the noise, contradicted if some curve beats it by more
     than the noise, else inconclusive. Returns (ours text, verdict)."""
-    if target not in means or len(means) < 2:
-        return f"no run of {target}", INCONCLUSIVE
+    if target not in means:
+        return f"no run of {_name(target)}", INCONCLUSIVE
+    if len(means) < 2:
+        return f"only {_name(target)} ran: nothing to compare it with", INCONCLUSIVE
     gaps = {k: gap(means[target], m, higher=higher) for k, m in means.items() if k != target}
     verdicts = {g.verdict for g in gaps.values()}
     verdict = (CONTRADICTED if CONTRADICTED in verdicts else
@@ -199,6 +216,11 @@ def untestable(runs: pd.DataFrame, effect: str | None = None) -> str | None:
     return None
 
 
+def _smooth3(values) -> np.ndarray:
+    """The centred 3-point moving average that every range-test reading uses (ends: 2 points)."""
+    return pd.Series(np.asarray(values, float)).rolling(3, center=True, min_periods=1).mean().to_numpy()
+
+
 def _test_curve(metrics: pd.DataFrame, curve: str) -> pd.DataFrame:
     """Mean over replicates of a curve's test rows, by step, with the lr of that step."""
     test = metrics[(metrics["curve"] == curve) & (metrics["split"] == "test")]
@@ -207,23 +229,27 @@ def _test_curve(metrics: pd.DataFrame, curve: str) -> pd.DataFrame:
 
 def turns_up(curve: pd.DataFrame, *, ended_early: bool) -> tuple[str, str]:
     """Does a range test's test loss fall to a minimum and then rise? On the 3-point-smoothed mean
-    curve: reproduced if it falls to its minimum and then rises, each by more than the noise, or
-    the sweep ended early (diverged, or its loss above 4x its best) after such a fall; contradicted
-    if it is still falling over the last fifth of the sweep by more than the noise; else
-    inconclusive. A sweep has no replicate at the same lr, so the scatter of single evaluations
-    comes from the curve itself: sigma = std(second differences) / sqrt(6), blind to a linear
-    trend; a difference of two 3-point means has a standard error of sigma sqrt(2/3), and the
-    noise is NOISE_Z times that."""
+    curve: reproduced if the start and the end of the sweep both lie above its minimum by more
+    than the noise, or the sweep ended early (diverged, or its loss above 4x its best) after such
+    a fall; contradicted if it is still falling over the last fifth of the sweep by more than the
+    noise, down to its last point; else inconclusive. A sweep has no replicate at the same lr, so
+    the scatter of single evaluations comes from the curve itself: sigma = std(second
+    differences) / sqrt(6), blind to a linear trend. The noise is NOISE_Z standard errors of a
+    difference of two 3-point means, 2 sigma sqrt(2/3), plus what picking the lowest of m
+    smoothed points subtracts from pure noise, sqrt(2 ln m) sigma / sqrt(3): on flat Gaussian
+    noise this calls a turn in under 1% of sweeps of 10 to 100 evaluations."""
     loss = curve["loss"].to_numpy(float)
-    smooth = pd.Series(loss).rolling(3, center=True, min_periods=1).mean().to_numpy()
-    sigma = float(np.std(np.diff(loss, 2)) / math.sqrt(6)) if len(loss) >= 3 else math.inf
-    noise = NOISE_Z * sigma * math.sqrt(2 / 3)
+    smooth = _smooth3(loss)
+    if len(loss) < 3:
+        return f"{len(loss)} evaluation(s)", INCONCLUSIVE
+    sigma = float(np.std(np.diff(loss, 2)) / math.sqrt(6))
+    noise = (NOISE_Z * math.sqrt(2 / 3) + math.sqrt(2 * math.log(len(loss)) / 3)) * sigma
     i = int(np.argmin(smooth))
-    fall, rise = smooth[0] - smooth[i], smooth[i:].max() - smooth[i]
+    fall, rise = smooth[0] - smooth[i], smooth[-1] - smooth[i]
     tail = smooth[int(len(smooth) * 0.8):]
     still_falling = tail[0] - tail[-1]
     ours = (f"minimum {smooth[i]:.3f} at lr {float(curve['lr'].iloc[i]):.3g}: fell {fall:.3f}, "
-            f"then rose {rise:.3f}, noise ±{noise:.3f}")
+            f"then rose {rise:.3f} by the end, noise ±{noise:.3f}")
     if fall > noise and (rise > noise or ended_early):
         return ours, REPRODUCED
     if still_falling > noise and i == len(smooth) - 1:
@@ -235,10 +261,11 @@ def claims_fig1a(metrics: pd.DataFrame, runs: pd.DataFrame, *, lr_max: float) ->
     """Rise (the 0-lr_max sweep): `turns_up` on its test loss. Dip (the 0-0.4 sweep, Fig 1a's
     box): `turns_up` on its evaluations at lr <= 0.1; fewer than 5 of them cannot show a dip (not
     testable). Truncated runs cannot test either."""
-    cut = untestable(runs)
+    truncated = untestable(runs)
     rows = []
     wide = _test_curve(metrics, f"LR range 0-{lr_max:g}")
     stopped = runs[(runs["curve"] == f"LR range 0-{lr_max:g}") & runs["diverged_at"].notna()]
+    cut = truncated
     if len(wide) >= 3:
         ours, verdict = turns_up(wide, ended_early=len(stopped) > 0)
         ours += _stops(stopped)
@@ -252,13 +279,12 @@ def claims_fig1a(metrics: pd.DataFrame, runs: pd.DataFrame, *, lr_max: float) ->
     low = low[low["lr"] <= 0.1]
     if len(low) >= 5:
         ours, verdict = turns_up(low, ended_early=False)
-        dip_cut = cut
+        dip_cut = truncated
     else:
         ours, verdict = f"{len(low)} evaluations at lr <= 0.1", NOT_TESTABLE
-        dip_cut = cut or "not testable: a dip needs at least 5 evaluations at lr <= 0.1"
-    rows.append(_row("at small lr the test loss dips and rises again while the train loss falls: "
-                     "overfitting (Fig 1a, box at lr 0.01-0.04)", "a dip near lr 0.02", ours,
-                     verdict, dip_cut))
+        dip_cut = truncated or "not testable: a dip needs at least 5 evaluations at lr <= 0.1"
+    rows.append(_row("at small lr the test loss dips and rises again, the overfitting Fig 1a "
+                     "boxes at lr 0.01-0.04", "a dip near lr 0.02", ours, verdict, dip_cut))
     return rows
 
 
@@ -285,7 +311,7 @@ def claims_fig5(runs_a: pd.DataFrame, runs_b: pd.DataFrame) -> list[dict]:
     if len(big):
         m = curve_means(big, "wd", "final_test_accuracy")
         m = next(iter(m.values()))
-        g = Gap(0.2 - m.value, None if m.se is None else NOISE_Z * m.se, m.basis)
+        g = Gap(0.2 - m.value, None if m.se is None else t975(m.df) * m.se, m.basis)
         ours, verdict = f"{m.text()}; below 0.2 by {g.text()}" + _stops(big), g.verdict
     else:
         ours, verdict = "no run at weight decay 1e-3", INCONCLUSIVE
@@ -301,13 +327,15 @@ def claims_fig5(runs_a: pd.DataFrame, runs_b: pd.DataFrame) -> list[dict]:
 
 def tbs_slope(means: dict) -> Gap:
     """The least-squares slope of mean accuracy against log2(TBS), per doubling of the batch, and
-    NOISE_Z times its standard error from the means' errors (var = sum w_i^2 se_i^2)."""
+    t975 (of the means' degrees of freedom together) times its standard error from the means'
+    errors (var = sum w_i^2 se_i^2)."""
     x = np.log2(np.array(list(means), dtype=float))
     y = np.array([m.value for m in means.values()])
     w = (x - x.mean()) / ((x - x.mean()) ** 2).sum()
     ses = [m.se for m in means.values()]
     basis = next(iter(means.values())).basis
-    noise = None if any(s is None for s in ses) else NOISE_Z * math.sqrt(
+    df = sum(m.df for m in means.values())
+    noise = None if any(s is None for s in ses) else t975(df) * math.sqrt(
         float((w ** 2 * np.square(ses)).sum()))
     return Gap(float(w @ y), noise, basis)
 
@@ -348,8 +376,8 @@ def range_minima(metrics: pd.DataFrame, key: str) -> pd.DataFrame:
     by = [key, "replicate"] if "replicate" in test else [key]
     for ids, m in test.groupby(by):
         m = m.sort_values("step")
-        smooth = m["loss"].rolling(3, center=True, min_periods=1).mean().reset_index(drop=True)
-        i = int(smooth.idxmin())
+        smooth = _smooth3(m["loss"])
+        i = int(np.argmin(smooth))
         rows.append({key: ids[0] if isinstance(ids, tuple) else ids, "min_loss": smooth[i],
                      "lr": float(m["lr"].iloc[i]), "status": "completed"})
     return pd.DataFrame(rows)
@@ -360,8 +388,9 @@ def claims_fig15(metrics_a: pd.DataFrame, runs_a: pd.DataFrame, runs_b: pd.DataF
     """Best WD: the WD 1e-4 range test reaches the lowest minimum of its smoothed test loss
     (`best_of` over per-replicate minima; a sweep that stopped keeps its minimum). TBS: an
     equivalence claim on the mean best test accuracies (the paper's values are peaks): with at
-    least 2 runs per TBS, contradicted if the largest gap between TBS means exceeds its noise,
-    reproduced if it is within one run-to-run standard deviation (the paper's criterion), else
+    least 2 runs per TBS, contradicted if the largest gap between TBS means exceeds its noise or a
+    run diverged, reproduced if the gap is within one run-to-run standard deviation (the paper's
+    own criterion, not an equivalence test: a larger spread makes it easier to meet), else
     inconclusive; one run per TBS has no spread to compare with (inconclusive). Both claims are
     about CIFAR-100: on a stand-in dataset they are not testable."""
     tag = "" if dataset == "cifar100" else f" [{dataset} stand-in]"
@@ -378,7 +407,13 @@ def claims_fig15(metrics_a: pd.DataFrame, runs_a: pd.DataFrame, runs_b: pd.DataF
                  ours + _stops(runs_a, named=True), verdict, untestable(runs_a) or stand_in)]
     acc = curve_means(runs_b, "tbs", "best_test_accuracy")
     text = "; ".join(f"{int(t)}: {m.text()}" for t, m in acc.items()) + _stops(runs_b, named=True)
-    if len(acc) >= 2 and min(m.n for m in acc.values()) >= 2:
+    diverged = runs_b["status"].isin(["diverged", "stopped"]).any()
+    if diverged:
+        verdict = CONTRADICTED  # a run that did not finish did not end near the others
+    elif len(acc) < 2:
+        text += "; fewer than 2 batch sizes ran"
+        verdict = INCONCLUSIVE
+    elif min(m.n for m in acc.values()) >= 2:
         hi = max(acc, key=lambda t: acc[t].value)
         lo = min(acc, key=lambda t: acc[t].value)
         g = gap(acc[hi], acc[lo], higher=True)
