@@ -11,6 +11,7 @@ from a training one: the profile's (6,400 stratified images, no flip), the same 
 random mirroring (Smith's TEST data layer had mirror: true), and all 10,000.
 
     python scripts/smith_log_check.py [--run log|fig8b] [--device auto] [--steps 600] [--seed 3]
+        [--init xavier|msra] [--cyclical-momentum]   # one of the log's settings changed
 
 About 40-60 minutes on 2 CPU cores in fp32; seconds on a GPU. The last line is JSON.
 """
@@ -20,6 +21,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -63,16 +65,24 @@ def main(argv=None) -> int:
     ap.add_argument("--run", default="log", choices=("log", "fig8b"),
                     help="log: the run of Smith's log (constant momentum 0.95, xavier, TBS 512); "
                          "fig8b: the paper profile's Fig 8b replicate of per-GPU batch 128")
+    ap.add_argument("--init", choices=("xavier", "msra"), default=None,
+                    help="override the run's filler (to tell which setting moves the curve)")
+    ap.add_argument("--cyclical-momentum", action="store_true",
+                    help="with --run log: Fig 8b's momentum 0.95-0.85 instead of the log's 0.95")
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"))
     ap.add_argument("--out", default="runs/smith_log_check")
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
     if args.run == "log":
         spec = smith_log_run()
+        if args.cyclical_momentum:
+            spec = replace(spec, schedule={**spec.schedule, "mom_min": 0.85},
+                           label=spec.label.replace("Mom=0.95", "CM=0.95-0.85"))
         batch_size, init = jittered(spec, 0, "paper")
     else:  # x4.sh's replicate 3 is per-GPU batch 128 (TBS 512 + 0), msra
         spec = next(r for r in runs_for("fig8b", "paper") if r.extra.get("tbs") == 512)
         batch_size, init = jittered(spec, 3, "paper")
+    init = args.init or init
     splits = Splits("cifar10", test_subset=eval_subset_for("fig8b", "paper"), device=device,
                     root=data_root())
     views = {"profile (6,400, no flip)": splits.test,
@@ -114,8 +124,9 @@ def main(argv=None) -> int:
         smith = f"{s.get('accuracy', float('nan')):.3f} / {s.get('loss', float('nan')):.3f}"
         print(f"{r['step']:>5} | {smith:>15} | {ours} | "
               f"{r['train_loss_last']:.3f} / {smith_train.get(r['step'], float('nan')):.3f}".rjust(22))
-    out = Path(args.out) / args.run
-    record = {"run": args.run, "label": spec.label, "rows": rows, "smith": SMITH, "smith_train_loss": smith_train, "seed": args.seed,
+    name = args.run + ("-cm" if args.cyclical_momentum else "") + (f"-{args.init}" if args.init else "")
+    out = Path(args.out) / name
+    record = {"run": name, "label": spec.label, "rows": rows, "smith": SMITH, "smith_train_loss": smith_train, "seed": args.seed,
               "batch_size": batch_size, "init": init, "bn_shards": spec.bn_shards,
               "precision": args.precision, "provenance": provenance(device)}
     io.write_json(out / "smith_log_check.json", record)
