@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paperlib import io  # noqa: E402
-from paperlib.data import DeviceLoader  # noqa: E402
+from paperlib.data import DeviceLoader, load_split  # noqa: E402
 from paperlib.experiment import Splits, make_model, make_schedules  # noqa: E402
 from paperlib.paper.notebook import data_root  # noqa: E402
 from paperlib.paper.profiles import (eval_subset_for, jittered, runs_for,  # noqa: E402
@@ -47,7 +47,6 @@ LOG = "gResnet56_ResTBS512LR.0800.8M.95WD1e-4Epoch95BS128b_1"
 
 def smith_train_losses(log: Path) -> dict[int, float]:
     """'Iteration N (...), loss = X' lines of Smith's log, by iteration."""
-    import re
     found = {}
     if log.exists():
         for line in log.read_text(errors="replace").splitlines():
@@ -85,11 +84,15 @@ def main(argv=None) -> int:
     init = args.init or init
     splits = Splits("cifar10", test_subset=eval_subset_for("fig8b", "paper"), device=device,
                     root=data_root())
+    # The other two views reuse the loaded splits and their training statistics: no second
+    # pass over the 50,000 training images.
+    def view(split, augment):
+        return DeviceLoader(split, 500, stats=splits.stats, device=device,
+                            normalize=splits.normalize, augment=augment, shuffle=False,
+                            drop_last=False, seed=0, channels_last=splits.channels_last)
     views = {"profile (6,400, no flip)": splits.test,
-             "6,400 mirrored": DeviceLoader(splits.test_split, 500, stats=splits.stats,
-                                            device=device, normalize=splits.normalize,
-                                            augment="flip", shuffle=False, drop_last=False, seed=0),
-             "all 10,000": Splits("cifar10", device=device, root=data_root()).test}
+             "6,400 mirrored": view(splits.test_split, "flip"),
+             "all 10,000": view(load_split("cifar10", "test", root=data_root()), "none")}
     model = make_model("gresnet56", init=init, seed=args.seed, device=device,
                        bn_momentum=spec.bn_momentum, bn_shards=spec.bn_shards)
     sched = dict(spec.schedule)

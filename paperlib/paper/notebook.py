@@ -24,6 +24,7 @@ from ..experiment import Splits
 from ..provenance import provenance
 from .profiles import eval_subset_for, get_profile
 
+
 def check_parameters(namespace: dict) -> dict:
     """The notebook's parameters as a dict, after checking names, types and the profile."""
     declared = namespace.get("__annotations__", {})
