@@ -18,11 +18,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
-# The tests, then nbval over the committed (smoke-executed) notebooks: --nbval-lax checks the
+# The tests, the fused-runs check (4 runs fused against the same runs apart, step by step, in
+# fp32; it exits non-zero above a relative difference of 1e-4), then nbval over the committed (smoke-executed) notebooks: --nbval-lax checks the
 # cells marked NBVAL_CHECK_OUTPUT, after the sanitizer masks the trained numbers. runs/smoke goes
 # first so that the notebooks train again instead of reloading finished smoke runs.
 test: $(STAMP)
 	$(PY) -m pytest
+	$(PY) benchmarks/fused_check.py
 	rm -rf runs/smoke
 	$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
 

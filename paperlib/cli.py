@@ -90,7 +90,8 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--optimizer", default="sgd",
                    help="sgd, nesterov, caffe-sgd or caffe-nesterov")
     g.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    g.add_argument("--precision", default="auto", help="auto (bf16 on CUDA), fp32 or bf16")
+    g.add_argument("--precision", default="auto",
+                   help="auto (bf16 on CUDA and on CPUs with native bf16), fp32 or bf16")
     g.add_argument("--no-channels-last", dest="channels_last", action="store_false",
                    help="keep the default NCHW memory format instead of channels_last")
     g.add_argument("--seed", type=_seed, default=0)

@@ -125,10 +125,22 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU computes bf16 in hardware (AVX512-BF16 or AMX tiles), as torch itself
+    detects it. Without it bf16 is emulated: ResNet-20 trained about 10x slower than in fp32 on
+    an AVX2-only CPU, against 1.39x faster than fp32 on a CPU with AVX512-BF16 (README)."""
+    cpu = torch.cpu
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(cpu, name, lambda: False)() for name in checks)
+
+
 def use_bf16(precision: str, device: torch.device) -> bool:
+    """Whether a run computes in bf16: "auto" is bf16 on CUDA and on CPUs with native bf16."""
     if precision not in PRECISIONS:
         raise ConfigError(f"precision {precision!r} is unknown; choose one of {', '.join(PRECISIONS)}")
-    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if precision != "auto":
+        return precision == "bf16"
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
 
 
 @torch.no_grad()
@@ -205,11 +217,8 @@ def fit(model: torch.nn.Module, train, *, steps: int, lr, momentum=0.9, weight_d
         from .models import param_groups
         optimizer = make_optimizer(optimizer, param_groups(model), lr=lr_s(0),
                                    momentum=mom_s(0) if mom_s else 0.0)
-    settings = {"steps": steps, "lr": describe_schedule(lr_s),
-                "momentum": describe_schedule(mom_s), "weight_decay": describe_schedule(wd_s),
-                "optimizer": type(optimizer).__name__,
-                "precision": "bf16" if bf16 else "fp32", "channels_last": bool(channels_last),
-                "compile": compile, **(config or {})}
+    settings = run_settings(steps, lr_s, mom_s, wd_s, optimizer, bf16, channels_last, compile,
+                            config)
 
     run = RunDir(out_dir, resume=resume, overwrite=overwrite) if out_dir is not None else None
     with run or contextlib.nullcontext():
@@ -233,6 +242,16 @@ def fit(model: torch.nn.Module, train, *, steps: int, lr, momentum=0.9, weight_d
         if result.status == "interrupted":
             raise RunInterrupted(stop_signal.signum, result.steps_done, result.info.get("checkpoint"))
     return result
+
+
+def run_settings(steps, lr_s, mom_s, wd_s, optimizer, bf16, channels_last, compile, config):
+    """What run.json records as a run's settings, and what its checkpoints' key is built from.
+    Fused runs (paperlib.fused) write the same, so a checkpoint resumes under either loop."""
+    return {"steps": steps, "lr": describe_schedule(lr_s),
+            "momentum": describe_schedule(mom_s), "weight_decay": describe_schedule(wd_s),
+            "optimizer": type(optimizer).__name__,
+            "precision": "bf16" if bf16 else "fp32", "channels_last": bool(channels_last),
+            "compile": compile, **(config or {})}
 
 
 class _Loop:
@@ -436,10 +455,11 @@ def _settings_key(settings: dict) -> str:
 
 
 def _write_run_json(run: RunDir, settings: dict, status: str, steps_done: int, started: float,
-                    result: RunResult | None = None) -> None:
+                    result: RunResult | None = None, extra: dict | None = None) -> None:
     from .provenance import provenance
     doc = {"status": status, "steps_done": steps_done, "settings": settings,
-           "provenance": provenance(), "wall_s": round(time.perf_counter() - started, 3)}
+           "provenance": provenance(), "wall_s": round(time.perf_counter() - started, 3),
+           **(extra or {})}
     if result is not None:
         doc["diverged_at"] = result.diverged_at
         doc["last_finite"] = result.last_finite

@@ -199,3 +199,20 @@ def test_plain_functions_cannot_be_checkpointed(tmp_path):
     train, _ = synthetic_loaders()
     with pytest.raises(ConfigError, match="lr: checkpointing needs a paperlib schedule"):
         fit(tiny_model(), train, steps=3, lr=lambda s: 0.1, checkpoint_every=1, out_dir=tmp_path)
+
+
+def test_auto_precision_is_bf16_on_a_cpu_exactly_when_it_has_native_bf16(monkeypatch):
+    from paperlib import train as T
+    cpu = torch.device("cpu")
+    for native in (True, False):
+        monkeypatch.setattr(T, "cpu_has_native_bf16", lambda native=native: native)
+        assert T.use_bf16("auto", cpu) is native
+        assert T.use_bf16("fp32", cpu) is False and T.use_bf16("bf16", cpu) is True
+
+
+def test_native_bf16_detection_follows_what_torch_reports(monkeypatch):
+    from paperlib import train as T
+    for avx512_bf16, amx in ((False, False), (True, False), (False, True)):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        assert T.cpu_has_native_bf16() is (avx512_bf16 or amx)
