@@ -10,7 +10,10 @@ NOTEBOOKS := 01_lr_range_test 02_fig5_super_convergence 03_fig8_cyclical_momentu
 # Notebook 04 is CIFAR-100's; where only CIFAR-10 is at hand: make figures DATASET_04=cifar10
 DATASET_04 ?= cifar100
 
-.PHONY: setup test figures benchmark clean
+.PHONY: setup test figures estimate benchmark clean
+
+# Executed and checked notebooks never hold a progress bar (paperlib/progress.py).
+test figures: export PAPERLIB_PROGRESS = 0
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -34,6 +37,7 @@ test: $(STAMP)
 figures: $(STAMP)
 	@case "$(PROFILE)" in smoke|small|paper) ;; *) echo "PROFILE must be smoke, small or paper, not '$(PROFILE)'" >&2; exit 2;; esac
 	@mkdir -p reports/$(PROFILE)
+	$(PY) -m paperlib estimate --profile $(PROFILE)
 	@for nb in $(NOTEBOOKS); do \
 	  extra=""; if [ $$nb = 04_fig15_cifar100 ]; then extra="-p dataset $(DATASET_04)"; fi; \
 	  partial=reports/$(PROFILE)/.$$nb.partial.ipynb; start=$$(date +%s); \
@@ -42,6 +46,10 @@ figures: $(STAMP)
 	  mv $$partial reports/$(PROFILE)/$$nb.ipynb; \
 	  printf '%s\t%s\t%ss\n' "$$nb" "$(PROFILE)" "$$(( $$(date +%s) - start ))" | tee -a reports/$(PROFILE)/timings.tsv; \
 	done
+
+# The work ahead of a profile and its wall time on this device, from a short probe per figure.
+estimate: $(STAMP)
+	$(PY) -m paperlib estimate --profile $(PROFILE)
 
 # Images/s of paperlib's fit vs a bare loop vs the textbook DataLoader pipeline (~2 min on a CPU).
 # BENCH_ARGS="--device cuda --model resnet56 --batch-size 512" on a GPU.

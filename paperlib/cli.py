@@ -1,4 +1,4 @@
-"""Command line: `python -m paperlib {schedule,lr-find,train} ...`.
+"""Command line: `python -m paperlib {schedule,lr-find,train,estimate} ...`.
 
 Bad input of any kind exits with status 2 and one line on stderr that names the problem.
 """
@@ -135,14 +135,25 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, required=True)
     train.add_argument("--resume", action="store_true")
     train.add_argument("--overwrite", action="store_true")
+
+    est = sub.add_parser("estimate", help="the work ahead of a profile and its wall time on "
+                                          "this device, from a short probe")
+    est.add_argument("--profile", required=True, help="smoke, small or paper")
+    est.add_argument("--figures", default="all",
+                     help="comma-separated figures (fig1a,fig5a,...), or all")
+    est.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda")
+    est.add_argument("--precision", default="auto",
+                     help="auto (bf16 on CUDA and on CPUs with native bf16), fp32 or bf16")
+    est.add_argument("--probe-steps", type=_positive_int, default=3)
+    est.add_argument("--csv", type=Path, help="also write the table here")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"schedule": cmd_schedule, "lr-find": cmd_lr_find, "train": cmd_train}[
-            args.command](args)
+        return {"schedule": cmd_schedule, "lr-find": cmd_lr_find, "train": cmd_train,
+                "estimate": cmd_estimate}[args.command](args)
     except PaperlibError as e:
         print(f"paperlib: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -270,6 +281,27 @@ def cmd_train(args) -> int:
                  f" test_accuracy={result.test['accuracy'].iloc[-1]:.4f}")
     print(line)
     print(f"wrote {args.out}/metrics.csv, run.json, training.png")
+    return 0
+
+
+def cmd_estimate(args) -> int:
+    from . import io
+    from .paper import estimate as E
+    from .paper.profiles import FIGURES, get_profile
+    from .train import resolve_device, use_bf16
+    get_profile(args.profile)
+    figures = list(FIGURES) if args.figures == "all" else args.figures.split(",")
+    unknown = [f for f in figures if f not in FIGURES]
+    if unknown:
+        raise ConfigError(f"--figures: unknown {', '.join(unknown)}; choose from "
+                          f"{', '.join(FIGURES)} or all")
+    device = resolve_device(args.device)
+    use_bf16(args.precision, device)
+    table = E.estimate(E.work(figures, args.profile), device=device, precision=args.precision,
+                       probe_steps=args.probe_steps)
+    print(E.describe(table, args.profile, device=device, precision=args.precision))
+    if args.csv:
+        io.write_csv(args.csv, table)
     return 0
 
 

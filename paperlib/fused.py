@@ -81,7 +81,7 @@ class Job:
 
     def fit(self, **overrides) -> RunResult:
         kwargs = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("model", "train")}
-        return fit(self.model, self.train, progress=False, **{**kwargs, **overrides})
+        return fit(self.model, self.train, **{"progress": False, **kwargs, **overrides})
 
 
 # --- the stacked model ----------------------------------------------------------------------------

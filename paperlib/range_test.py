@@ -27,8 +27,9 @@ import torch
 
 from . import io
 from .errors import ConfigError
+from .fused import Job
 from .schedules import exp_range, linear_range
-from .train import describe_schedule, fit, rng_state, set_rng_state
+from .train import describe_schedule, rng_state, set_rng_state
 
 MODES = ("linear", "exp")
 
@@ -167,6 +168,29 @@ def lr_range_test(model: torch.nn.Module, train, *, lr_min: float, lr_max: float
     max_steps: stop after this many updates of the `steps`-long sweep, whose lrs stay as they are
     (a quick pass over a long sweep's first steps, not a shorter sweep).
     """
+    job, settings = range_test_job(
+        model, train, lr_min=lr_min, lr_max=lr_max, steps=steps, mode=mode, momentum=momentum,
+        weight_decay=weight_decay, optimizer=optimizer, test=test, eval_every=eval_every,
+        log_every=log_every, divergence_factor=divergence_factor, smoothing=smoothing,
+        precision=precision, config=config, out_dir=out_dir, checkpoint_every=checkpoint_every,
+        resume=resume, overwrite=overwrite, max_steps=max_steps)
+    user_optimizer = optimizer if isinstance(optimizer, torch.optim.Optimizer) else None
+    with preserved_state(model, user_optimizer):
+        run = job.fit(channels_last=channels_last, progress=progress)
+    return range_test_result(run, settings)
+
+
+def range_test_job(model: torch.nn.Module, train, *, lr_min: float, lr_max: float, steps: int,
+                   mode: str = "linear", momentum=0.9, weight_decay=None, optimizer="sgd",
+                   test=None, eval_every: int | None = None, log_every: int = 10,
+                   divergence_factor: float | None = 4.0, smoothing: float = 0.98,
+                   precision: str = "auto", config: dict | None = None,
+                   out_dir: str | Path | None = None, checkpoint_every: int = 0,
+                   resume: bool = False, overwrite: bool = False,
+                   max_steps: int | None = None) -> tuple[Job, dict]:
+    """The training run a range test is (the same loop with another schedule), as a fused.Job,
+    and the sweep's settings; `range_test_result` reads the run back. lr_range_test's arguments;
+    the job trains `model` itself (lr_range_test restores it afterwards, a Job does not)."""
     if mode not in MODES:
         raise ConfigError(f"mode {mode!r} is unknown; use 'linear' or 'exp'")
     if not (isinstance(lr_min, (int, float)) and isinstance(lr_max, (int, float))) or lr_min < 0:
@@ -193,18 +217,18 @@ def lr_range_test(model: torch.nn.Module, train, *, lr_min: float, lr_max: float
              **({"max_steps": run_steps} if run_steps < steps else {})}
     settings = {**sweep, "weight_decay": (describe_schedule(weight_decay) if callable(weight_decay)
                                           else weight_decay), **(config or {})}
-    user_optimizer = optimizer if isinstance(optimizer, torch.optim.Optimizer) else None
-    with preserved_state(model, user_optimizer):
-        # the sweep's settings go into fit's settings key: a resume must be the same sweep
-        # (log_every too: the divergence rule is consulted every log_every steps)
-        run = fit(model, train, steps=run_steps, lr=schedule, momentum=momentum,
-                  weight_decay=weight_decay, optimizer=optimizer, test=test, eval_every=eval_every,
-                  log_every=log_every, out_dir=out_dir, checkpoint_every=checkpoint_every,
-                  resume=resume, overwrite=overwrite, precision=precision,
-                  channels_last=channels_last, progress=progress, should_stop=should_stop,
-                  config={**(config or {}), "range_test": sweep})
-    settings["steps_done"] = run.steps_done
-    return RangeTestResult(run.metrics, mode, run.status, settings)
+    # the sweep's settings go into fit's settings key: a resume must be the same sweep
+    # (log_every too: the divergence rule is consulted every log_every steps)
+    job = Job(model, train, run_steps, schedule, momentum, weight_decay, optimizer, test,
+              eval_every, log_every, out_dir, checkpoint_every, resume, overwrite, precision,
+              should_stop, {**(config or {}), "range_test": sweep})
+    return job, settings
+
+
+def range_test_result(run, settings: dict) -> RangeTestResult:
+    """The RangeTestResult of a range test's finished run (a fit RunResult)."""
+    return RangeTestResult(run.metrics, settings["mode"], run.status,
+                           {**settings, "steps_done": run.steps_done})
 
 
 def _diverging(factor: float, beta: float):

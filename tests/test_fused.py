@@ -207,14 +207,27 @@ def test_stacked_models_give_each_member_its_own_output_and_shared_input():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
 def test_the_captured_step_trains_as_the_eager_one_on_cuda():
+    from paperlib.data import DeviceLoader, NormStats, synthetic_split
+    split, test_split = synthetic_split(256, seed=0), synthetic_split(100, seed=1)
+    stats = NormStats.from_split(split)
+    test = DeviceLoader(test_split, 50, stats=stats, device="cuda", shuffle=False,
+                        drop_last=False)
+
     def jobs():
-        out = _jobs(2)
-        for job in out:
-            job.model.cuda()
-            job.train.loader.device = job.test.loader.device = torch.device("cuda")
+        out = []
+        for i in range(2):
+            torch.manual_seed(i)
+            model = build_model("resnet8", bn_shards=2).cuda()
+            train = DeviceLoader(split, 32, stats=stats, device="cuda", augment="crop-flip",
+                                 seed=i)
+            lr, mom = S.one_cycle("smith", 0.01, 0.1 * (i + 1), 6, STEPS, mom_max=0.95,
+                                  mom_min=0.85)
+            out.append(Job(model, train, STEPS, lr, mom, 1e-4, "caffe-nesterov", test=test,
+                           eval_every=4, log_every=4, precision="fp32"))
         return out
     eager, captured = jobs(), jobs()
     want, got = FusedRun(eager, capture=False).run(), FusedRun(captured, capture=True).run()
     for a, b, ra, rb in zip(eager, captured, want, got):
+        # the same kernels in the same order: equal up to nondeterministic cuDNN choices
         _assert_same_rows(ra.metrics, rb.metrics)
-        _assert_same_state(a.model, b.model)
+        _assert_same_state(a.model, b.model, rtol=1e-4, atol=1e-6)

@@ -152,3 +152,16 @@ def save_plot(fig, out_dir: Path, name: str) -> list[Path]:
 def write_claims(out_dir: Path, notebook: str, table: pd.DataFrame) -> Path:
     """The notebook's claims table as `<notebook>_claims.csv` beside its figures."""
     return io.write_csv(out_dir / f"{notebook}_claims.csv", table)
+
+
+def print_estimate(figures: list[str], profile: str, splits: Splits, *, seeds=None,
+                   max_steps: int = 0, test_images: int = 0) -> pd.DataFrame:
+    """Print the work ahead of this notebook and its wall time on this device (a short probe,
+    paperlib.paper.estimate), before anything trains; returns the table."""
+    from . import estimate as E
+    from .replicate import NUM_CLASSES
+    plan = E.work(figures, profile, seeds=seeds or None, max_steps=max_steps,
+                  test_images=test_images, num_classes=NUM_CLASSES[splits.dataset])
+    table = E.estimate(plan, device=splits.device)
+    print(E.describe(table, profile, device=splits.device))
+    return table

@@ -8,7 +8,6 @@ so an interrupted notebook picks up where it stopped when rerun.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,8 +15,9 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..experiment import Splits, make_model, make_schedules
-from ..range_test import lr_range_test
-from ..train import fit
+from ..fused import Job, fit_many
+from ..progress import FigureProgress
+from ..range_test import range_test_job, range_test_result
 from .profiles import RunSpec, jittered, model_for, runs_for, scale_for, seeds_for
 
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "synthetic": 10}
@@ -33,13 +33,17 @@ class FigureResult:
 
 def run_figure(figure: str, splits: Splits, *, profile: str, seeds: list[int] | None = None,
                run_dir: str | Path | None = None, rerun: bool = False, max_steps: int = 0,
-               log=print) -> FigureResult:
+               fuse="auto", progress: bool | None = None, log=print) -> FigureResult:
     """Train every run of `figure` under `profile` for each seed (default: the profile's).
 
     max_steps > 0 stops every run after that many steps of its own schedule (the first steps of
     the real run, not a shorter schedule): a quick pass over a profile's real models, optimizers,
     BN shards and batch sizes. Such runs are marked `truncated`, keep their folders apart
     (`<profile>-max<N>`), and every verdict on them is "not testable at this scale".
+    fuse: "auto" trains runs that can share a model as one fused model on CUDA, and one after
+    another on the CPU, where that measured faster (paperlib.fused); True or False forces it.
+    progress: one bar for the figure (runs done, time left); None shows it in interactive
+    sessions only (paperlib.progress).
     """
     if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 0:
         raise ConfigError(f"max_steps ({max_steps!r}) must be an integer >= 0 (0: the full runs)")
@@ -47,12 +51,11 @@ def run_figure(figure: str, splits: Splits, *, profile: str, seeds: list[int] | 
     folder = profile if not max_steps else f"{profile}-max{max_steps}"
     model_name = model_for(figure, profile)
     eval_every = scale_for(figure, profile).eval_every
-    frames, summaries = [], []
+    plan, jobs, readers = [], [], []
     for spec in runs_for(figure, profile):
         for replicate, seed in enumerate(seeds):
             batch_size, init = jittered(spec, replicate, profile)
-            started = time.perf_counter()
-            rows, status, diverged_at = _run_one(
+            job, reader = _job(
                 spec, splits, model_name=model_name, batch_size=batch_size, init=init, seed=seed,
                 eval_every=eval_every, max_steps=max_steps,
                 out_dir=(Path(run_dir) / folder / figure / splits.dataset / _slug(spec.label)
@@ -61,25 +64,39 @@ def run_figure(figure: str, splits: Splits, *, profile: str, seeds: list[int] | 
                                      "dataset": splits.dataset, "model": model_name,
                                      "batch_size": batch_size, "init": init, "seed": seed,
                                      "bn_shards": spec.bn_shards})
-            wall = time.perf_counter() - started
-            ids = {"figure": figure, "curve": spec.label, "replicate": replicate, "seed": seed,
-                   "batch_size": batch_size, "init": init, **spec.extra}
-            frames.append(rows.assign(**ids))
-            test = rows[rows["split"] == "test"]
-            last = test.iloc[-1] if len(test) else None
-            steps_done = int(rows.loc[rows["split"] == "train", "step"].max()) + 1 if len(rows) else 0
-            summaries.append({**ids, "status": status, "diverged_at": diverged_at,
-                              "steps": spec.steps, "steps_done": steps_done,
-                              "truncated": bool(max_steps) and max_steps < spec.steps,
-                              "bn_shards": spec.bn_shards,
-                              "test_images": len(splits.test_split.labels),
-                              "final_test_loss": None if last is None else last["loss"],
-                              "final_test_accuracy": None if last is None else last["accuracy"],
-                              "best_test_accuracy": test["accuracy"].max() if len(test) else None,
-                              "wall_s": round(wall, 1)})
-            done = status if diverged_at is None else f"{status} at step {diverged_at}"
-            log(f"{figure} | {spec.label} | seed {seed} | TBS {batch_size} | {done} | "
-                f"{wall:.0f} s")
+            plan.append({"figure": figure, "curve": spec.label, "replicate": replicate,
+                         "seed": seed, "batch_size": batch_size, "init": init, **spec.extra})
+            jobs.append(job)
+            readers.append((spec, reader))
+    frames, summaries = [None] * len(jobs), [None] * len(jobs)
+    bar = FigureProgress(figure, [j.steps * j.train.batch_size for j in jobs], show=progress)
+
+    def done(i: int, result) -> None:
+        spec, reader = readers[i]
+        rows, status, diverged_at = reader(result)
+        ids = plan[i]
+        frames[i] = rows.assign(**ids)
+        test = rows[rows["split"] == "test"]
+        last = test.iloc[-1] if len(test) else None
+        steps_done = int(rows.loc[rows["split"] == "train", "step"].max()) + 1 if len(rows) else 0
+        summaries[i] = {**ids, "status": status, "diverged_at": diverged_at,
+                        "steps": spec.steps, "steps_done": steps_done,
+                        "truncated": bool(max_steps) and max_steps < spec.steps,
+                        "bn_shards": spec.bn_shards,
+                        "test_images": len(splits.test_split.labels),
+                        "final_test_loss": None if last is None else last["loss"],
+                        "final_test_accuracy": None if last is None else last["accuracy"],
+                        "best_test_accuracy": test["accuracy"].max() if len(test) else None,
+                        "wall_s": round(result.wall_s, 1)}
+        bar.advance(i, trained=result.wall_s > 0)  # a reloaded run took no time
+        ended = status if diverged_at is None else f"{status} at step {diverged_at}"
+        log(f"{figure} | {ids['curve']} | seed {ids['seed']} | TBS {ids['batch_size']} | "
+            f"{ended} | {result.wall_s:.0f} s")
+
+    try:
+        fit_many(jobs, fuse=fuse, on_done=done)
+    finally:
+        bar.close()
     metrics = pd.concat(frames, ignore_index=True)
     lead = ["figure", "curve", "replicate", "seed", "batch_size", "init"]
     metrics = metrics[lead + [c for c in metrics.columns if c not in lead]]
@@ -88,8 +105,10 @@ def run_figure(figure: str, splits: Splits, *, profile: str, seeds: list[int] | 
                          **splits.describe()})
 
 
-def _run_one(spec: RunSpec, splits: Splits, *, model_name, batch_size, init, seed, eval_every,
-             max_steps, out_dir, rerun, config) -> tuple[pd.DataFrame, str, int | None]:
+def _job(spec: RunSpec, splits: Splits, *, model_name, batch_size, init, seed, eval_every,
+         max_steps, out_dir, rerun, config):
+    """One run of a figure as a fused.Job, and the function that reads its result back into
+    (tidy rows, status, diverged_at)."""
     model = make_model(model_name, num_classes=NUM_CLASSES[splits.dataset], init=init, seed=seed,
                        device=splits.device, bn_momentum=spec.bn_momentum,
                        bn_shards=spec.bn_shards)
@@ -98,25 +117,26 @@ def _run_one(spec: RunSpec, splits: Splits, *, model_name, batch_size, init, see
     sched = dict(spec.schedule)
     kind = sched.pop("kind")
     lr_s, mom_s = make_schedules(kind, total=spec.steps, **sched)
+    folder = dict(out_dir=out_dir, checkpoint_every=max(1, steps // 4) if out_dir else 0,
+                  resume=bool(out_dir) and not rerun, overwrite=rerun)
     if spec.range_test:
-        result = lr_range_test(model, train, lr_min=sched["lr_min"], lr_max=sched["lr_max"],
-                               steps=spec.steps, max_steps=steps, mode="linear", momentum=mom_s,
-                               weight_decay=spec.weight_decay, optimizer=spec.optimizer,
-                               test=splits.test, eval_every=eval_every, progress=False,
-                               out_dir=out_dir, checkpoint_every=max(1, steps // 4) if out_dir else 0,
-                               resume=bool(out_dir) and not rerun, overwrite=rerun, config=config)
-        frame = result.frame()
-        diverged_at = None
-        if result.status != "completed":  # NaN/inf ("diverged") or loss above 4x its best
-            diverged_at = int(frame.loc[frame["split"] == "train", "step"].max())
-        return frame, result.status, diverged_at
-    result = fit(model, train, steps=steps, lr=lr_s, momentum=mom_s,
-                 weight_decay=spec.weight_decay, optimizer=spec.optimizer, test=splits.test,
-                 eval_every=eval_every, log_every=min(50, eval_every, steps), out_dir=out_dir,
-                 checkpoint_every=max(1, steps // 4) if out_dir else 0,
-                 resume=bool(out_dir) and not rerun, overwrite=rerun, progress=False,
-                 config=config)
-    return result.metrics, result.status, result.diverged_at
+        job, settings = range_test_job(
+            model, train, lr_min=sched["lr_min"], lr_max=sched["lr_max"], steps=spec.steps,
+            max_steps=steps, mode="linear", momentum=mom_s, weight_decay=spec.weight_decay,
+            optimizer=spec.optimizer, test=splits.test, eval_every=eval_every, config=config,
+            **folder)
+
+        def read_range_test(run):
+            result = range_test_result(run, settings)
+            frame = result.frame()
+            diverged_at = None
+            if result.status != "completed":  # NaN/inf ("diverged") or loss above 4x its best
+                diverged_at = int(frame.loc[frame["split"] == "train", "step"].max())
+            return frame, result.status, diverged_at
+        return job, read_range_test
+    job = Job(model, train, steps, lr_s, mom_s, spec.weight_decay, spec.optimizer, splits.test,
+              eval_every, min(50, eval_every, steps), config=config, **folder)
+    return job, lambda run: (run.metrics, run.status, run.diverged_at)
 
 
 def _slug(label: str) -> str:

@@ -1,0 +1,236 @@
+"""The device check: how fast can this device run the paper profile, and does one paper run match
+Smith's log? Run by scripts/device_check.sh; everything it measures goes to --out as a log and
+one JSON file (device_check.json). Under 9 minutes on one H200; on a CPU it runs every part it
+can at a token size and skips the GPU parts, each with a one-line reason.
+
+Parts, in the order they run (most informative first, the slowest last, each within a deadline):
+  1. eager    `fit` on gresnet56 (the paper's model, BN shards 4) at batch 128, 512 and 1024;
+  2. captured the same steps through paperlib.fused with one member, the whole step one CUDA
+              graph replay;
+  3. fused    groups of 1, 2, 4, 8 and 16 members at batch 128 and 512, captured;
+  4. paper    one complete paper run, Fig 8b TBS 512 (9,277 iterations, 4.75 M images, test
+              every 200 iterations on 6,400 images), final and best test accuracy beside
+              Smith's log (0.919 final on 6,400 images, shared/paper/logs);
+  5. compiled `fit(compile=True)` at the three batch sizes, while time is left;
+  6. the projected wall time of all of `paper`: every run's images at the best measured rate
+     for its batch size and fused-group size (log-batch interpolation between measured sizes).
+Images/s are training images per second, all members together, after a warm-up, bf16 autocast
+where precision "auto" picks it.
+
+    python benchmarks/device_check.py --out build/device_check [--budget-s 520]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from paperlib import io
+from paperlib.experiment import Splits, make_model, make_schedules
+from paperlib.fused import Job, fit_many, fused_throughput
+from paperlib.models import param_groups
+from paperlib.optim import make_optimizer
+from paperlib.paper import estimate as E
+from paperlib.paper.profiles import FIGURES, eval_subset_for, runs_for
+from paperlib.paper.replicate import _job
+from paperlib.provenance import device_name, provenance
+from paperlib.train import fit, resolve_device, use_bf16
+
+SMITH_LOG_FINAL_ACCURACY = 0.919  # shared/paper/logs: the last test line of the TBS-512 log
+MODEL, BN_SHARDS = "gresnet56", 4
+
+
+class Check:
+    def __init__(self, out: Path, budget_s: float, device: torch.device):
+        self.out, self.device = out, device
+        self.deadline = time.perf_counter() + budget_s
+        self.results: dict = {"device": device_name(device), "model": MODEL,
+                              "bn_shards": BN_SHARDS, "skipped": {}}
+        out.mkdir(parents=True, exist_ok=True)
+        self.log_path = out / "device_check.log"
+
+    def log(self, text: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {text}"
+        print(line, flush=True)
+        with open(self.log_path, "a") as f:
+            f.write(line + "\n")
+
+    def left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def skip(self, part: str, reason: str) -> None:
+        self.results["skipped"][part] = reason
+        self.log(f"skipped {part}: {reason}")
+
+    def save(self) -> None:
+        io.write_json(self.out / "device_check.json", self.results)
+
+
+def _jobs(splits: Splits, batch: int, members: int, steps: int, device) -> list[Job]:
+    lr_s, mom_s = make_schedules("constant", total=steps, lr=0.05, momentum=0.9)
+    return [Job(make_model(MODEL, seed=i, device=device, bn_shards=BN_SHARDS),
+                splits.train(batch, i), steps, lr_s, mom_s, 1e-4, "caffe-nesterov",
+                log_every=steps) for i in range(members)]
+
+
+def fit_rate(splits: Splits, batch: int, steps: int, device, compile: bool = False) -> float:
+    """Images/s of fit: a warm-up call (compiles, if asked), then a timed call on the same model
+    and optimizer, as a run would continue."""
+    job = _jobs(splits, batch, 1, steps, device)[0]
+    optimizer = make_optimizer("caffe-nesterov", param_groups(job.model), lr=0.05, momentum=0.9)
+    kwargs = dict(lr=job.lr, momentum=job.momentum, weight_decay=1e-4, optimizer=optimizer,
+                  compile=compile, progress=False)
+    fit(job.model, job.train, steps=3, log_every=3, **kwargs)
+    _sync(device)
+    started = time.perf_counter()
+    fit(job.model, job.train, steps=steps, log_every=steps, **kwargs)
+    _sync(device)
+    return steps * batch / (time.perf_counter() - started)
+
+
+def _sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def paper_run(check: Check, root: Path) -> None:
+    """Fig 8b TBS 512, the unjittered replicate (replicate 3: TBS 512, msra), all of it."""
+    spec = next(r for r in runs_for("fig8b", "paper") if r.batch_size == 512)
+    splits = Splits("cifar10", test_subset=eval_subset_for("fig8b", "paper"), device=check.device,
+                    root=root)
+    # the run folder (checkpoints too) stays out of --out; its metrics and run.json are copied
+    folder = Path(tempfile.mkdtemp()) / "fig8b_tbs512"
+    job, read = _job(spec, splits, model_name=MODEL, batch_size=512, init="msra", seed=3,
+                     eval_every=200, max_steps=0, out_dir=folder, rerun=True,
+                     config={"figure": "fig8b", "curve": spec.label, "device_check": True})
+    started = time.perf_counter()
+    result = fit_many([job])[0]
+    wall = time.perf_counter() - started
+    for name in ("metrics.csv", "run.json"):
+        shutil.copyfile(folder / name, check.out / f"fig8b_tbs512_{name}")
+    rows, status, _ = read(result)
+    test = rows[rows["split"] == "test"]
+    record = {"status": status, "iterations": int(result.steps_done),
+              "images": int(result.steps_done) * 512, "wall_s": round(wall, 1),
+              "img_s": round(result.steps_done * 512 / wall, 1),
+              "final_test_accuracy": float(test["accuracy"].iloc[-1]),
+              "best_test_accuracy": float(test["accuracy"].max()),
+              "final_test_loss": float(test["loss"].iloc[-1]),
+              "test_images": len(splits.test_split.labels),
+              "smith_log_final_accuracy": SMITH_LOG_FINAL_ACCURACY}
+    check.results["paper_run"] = record
+    check.log(f"paper run Fig 8b TBS 512: {status}, {wall:.0f} s, final accuracy "
+              f"{record['final_test_accuracy']:.3f} (best {record['best_test_accuracy']:.3f}; "
+              f"Smith's log {SMITH_LOG_FINAL_ACCURACY})")
+
+
+def projection(rates: dict[tuple[int, int], float]) -> dict:
+    """Seconds for all of `paper`: each figure's runs in the groups fusion forms, each run's
+    images at the best rate measured for its group size (the nearest measured size at or below
+    it) and batch (log-batch interpolation)."""
+    plan = E.work(list(FIGURES), "paper")
+    per_figure = {}
+    for figure, runs in plan.groupby("figure", sort=False):
+        seconds = 0.0
+        for r in runs.itertuples():
+            sizes = sorted({g for g, _ in rates if g <= r.group_size}) or [1]
+            at = {b: v for (g, b), v in rates.items() if g == sizes[-1]}
+            rate = E._rate_at(r.batch_size, _clamped(at, r.batch_size))
+            seconds += r.train_images / rate + r.test_images / (E.EVAL_SPEEDUP * rate)
+        per_figure[figure] = round(seconds, 1)
+    return {"per_figure_s": per_figure, "total_s": round(sum(per_figure.values()), 1),
+            "train_images": int(plan["train_images"].sum()),
+            "test_images": int(plan["test_images"].sum())}
+
+
+def _clamped(rates: dict[int, float], batch: int) -> dict[int, float]:
+    """The two measured batches around `batch` (or the nearest one outside the range)."""
+    sizes = sorted(rates)
+    below = [b for b in sizes if b <= batch] or sizes[:1]
+    above = [b for b in sizes if b >= batch] or sizes[-1:]
+    return {below[-1]: rates[below[-1]], above[0]: rates[above[0]]}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=Path("build/device_check"))
+    ap.add_argument("--budget-s", type=float, default=520.0, help="stop starting parts after this")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--data", type=Path, default=None, help="folder with cifar10-jpeg.tar.gz")
+    args = ap.parse_args(argv)
+    device = resolve_device(args.device)
+    check = Check(args.out, args.budget_s, device)
+    gpu = device.type == "cuda"
+    check.results["precision"] = "bf16" if use_bf16("auto", device) else "fp32"
+    check.log(f"device check on {check.results['device']}, {check.results['precision']}")
+    splits = Splits("cifar10", device=device, root=args.data, test_subset=500)
+    check.log(f"CIFAR-10 on the device: {splits.describe()['source']}")
+    # on a CPU a gresnet56 step at batch 512 takes seconds: token sizes exercise every path
+    batches = (128, 512, 1024) if gpu else (32,)
+    steps = {128: 40, 512: 20, 1024: 10, 32: 2}
+    rates: dict[tuple[int, int], float] = {}
+    check.results["fit"] = {}
+    for batch in batches:
+        rate = fit_rate(splits, batch, steps[batch], device)
+        check.results["fit"][f"eager_b{batch}"] = round(rate, 1)
+        rates[(1, batch)] = max(rates.get((1, batch), 0.0), rate)
+        check.log(f"fit eager, batch {batch}: {rate:,.0f} img/s")
+    if gpu:
+        for batch in batches:
+            rate = fused_throughput(_jobs(splits, batch, 1, steps[batch] + 3, device),
+                                    steps[batch], capture=True)
+            check.results["fit"][f"captured_b{batch}"] = round(rate, 1)
+            rates[(1, batch)] = max(rates[(1, batch)], rate)
+            check.log(f"captured step, batch {batch}: {rate:,.0f} img/s")
+    else:
+        check.skip("captured", "CUDA graphs need a CUDA device")
+    check.save()
+    check.results["fused"] = {}
+    for batch in ((128, 512) if gpu else (32,)):
+        for members in ((1, 2, 4, 8, 16) if gpu else (1, 2)):
+            if check.left() < 240:
+                check.skip(f"fused_b{batch}_n{members}", "time budget: keeping 4 minutes for "
+                           "the paper run")
+                continue
+            n_steps = max(3, steps[batch] // 2) if gpu else 2
+            rate = fused_throughput(_jobs(splits, batch, members, n_steps + 3, device), n_steps,
+                                    capture="auto")
+            check.results["fused"][f"b{batch}_n{members}"] = round(rate, 1)
+            if gpu:
+                rates[(members, batch)] = max(rates.get((members, batch), 0.0), rate)
+            check.log(f"fused, batch {batch}, {members} members: {rate:,.0f} img/s in all")
+    check.save()
+    if gpu:
+        paper_run(check, args.data)
+    else:
+        hours = 9_277 * 512 / rates[(1, 32)] / 3600
+        check.skip("paper_run", f"4.75 M images at this CPU's {rates[(1, 32)]:,.0f} img/s "
+                   f"(gresnet56, batch 32) would take about {hours:.0f} h")
+    check.save()
+    if not gpu:
+        check.skip("compiled", "torch.compile of gresnet56 takes minutes on a CPU; GPU only here")
+    for batch in (batches if gpu else ()):
+        if check.left() < 90:
+            check.skip(f"compiled_b{batch}", "time budget: a compilation takes about a minute")
+            continue
+        rate = fit_rate(splits, batch, steps[batch], device, compile=True)
+        check.results["fit"][f"compiled_b{batch}"] = round(rate, 1)
+        rates[(1, batch)] = max(rates[(1, batch)], rate)
+        check.log(f"fit compiled, batch {batch}: {rate:,.0f} img/s")
+    check.results["projection"] = projection(rates)
+    total = check.results["projection"]["total_s"]
+    check.log(f"projected wall time of all of paper with the best measured mechanism: "
+              f"{total / 3600:.2f} h ({check.results['projection']['train_images'] / 1e6:.0f} M "
+              "train images)")
+    check.results["provenance"] = provenance(device)
+    check.save()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""One progress bar per figure: runs done of runs planned, and the time left.
+
+Why its own rules for when to show: notebooks are read in JupyterLab, where a bar is what a
+researcher wants, and also executed by papermill and checked by nbval, where a bar would be
+noise in the stored outputs. A bar shows only when someone is watching:
+- PAPERLIB_PROGRESS=1 or 0 decides outright (the Makefile sets 0 for `make figures` and
+  `make test`);
+- otherwise none under CI (CI=true), and one in an interactive session: an IPython kernel
+  (JupyterLab, the console) or a terminal on stderr.
+The time left is the elapsed time over the images trained so far times the images still to
+train, so long runs weigh as much as they take; runs reloaded from their folders count as done
+without making the estimate optimistic (they add no images and no time).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+
+def show_progress(progress: bool | None = None) -> bool:
+    """Whether to draw progress bars: `progress` if given, else the rules above."""
+    if progress is not None:
+        return bool(progress)
+    setting = os.environ.get("PAPERLIB_PROGRESS", "").strip().lower()
+    if setting in ("0", "1", "true", "false"):
+        return setting in ("1", "true")
+    if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
+        return False
+    return _in_ipython_kernel() or sys.stderr.isatty()
+
+
+def _in_ipython_kernel() -> bool:
+    shell = sys.modules.get("IPython")
+    if shell is None:
+        return False
+    ip = shell.get_ipython()
+    return ip is not None and type(ip).__name__ in ("ZMQInteractiveShell", "TerminalInteractiveShell")
+
+
+class FigureProgress:
+    """A bar over a figure's runs; `advance(i)` when run i ends. Draws nothing when hidden."""
+
+    def __init__(self, figure: str, images_per_run: list[int], *, show: bool | None = None):
+        self.images = list(images_per_run)
+        self.left = sum(self.images)
+        self.trained = 0
+        self.started = time.perf_counter()
+        self.bar = None
+        if show_progress(show):
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=len(self.images), desc=figure, unit="run", leave=True)
+
+    def advance(self, i: int, trained: bool = True) -> None:
+        """Run i ended; `trained` False for a run reloaded from its folder."""
+        self.left -= self.images[i]
+        if trained:
+            self.trained += self.images[i]
+        if self.bar is None:
+            return
+        self.bar.update(1)
+        self.bar.set_postfix_str(f"about {self.time_left()} left")
+
+    def time_left(self) -> str:
+        if not self.trained:
+            return "?"
+        seconds = (time.perf_counter() - self.started) / self.trained * self.left
+        return format_duration(seconds)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def format_duration(seconds: float) -> str:
+    """'42 s', '7.5 min', '3.2 h', '2.1 days'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
