@@ -10,7 +10,7 @@ NOTEBOOKS := 01_lr_range_test 02_fig5_super_convergence 03_fig8_cyclical_momentu
 # Notebook 04 is CIFAR-100's; where only CIFAR-10 is at hand: make figures DATASET_04=cifar10
 DATASET_04 ?= cifar100
 
-.PHONY: setup test figures estimate benchmark clean
+.PHONY: setup test figures estimate benchmark lab clean
 
 # Executed and checked notebooks never hold a progress bar (paperlib/progress.py).
 test figures: export PAPERLIB_PROGRESS = 0
@@ -18,7 +18,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,ray]'
 	touch $(STAMP)
 
 # The tests, the fused-runs check (4 runs fused against the same runs apart, step by step, in
@@ -55,6 +55,10 @@ estimate: $(STAMP)
 # BENCH_ARGS="--device cuda --model resnet56 --batch-size 512" on a GPU.
 benchmark: $(STAMP)
 	$(PY) benchmarks/throughput.py $(BENCH_ARGS)
+
+# JupyterLab on the project's environment, opened on the notebooks, to step through them.
+lab: $(STAMP)
+	$(PY) -m jupyter lab notebooks/
 
 clean:
 	rm -rf .pytest_cache build

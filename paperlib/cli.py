@@ -1,4 +1,4 @@
-"""Command line: `python -m paperlib {schedule,lr-find,train,estimate} ...`.
+"""Command line: `python -m paperlib {schedule,lr-find,train,figure,estimate} ...`.
 
 Bad input of any kind exits with status 2 and one line on stderr that names the problem.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
 from pathlib import Path
 
 from .errors import ConfigError, PaperlibError
@@ -136,6 +137,25 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true")
     train.add_argument("--overwrite", action="store_true")
 
+    fig = sub.add_parser("figure", help="train every run of one of the paper's figures under a "
+                                        "profile; tidy CSV, runs CSV and provenance JSON")
+    fig.add_argument("figure", help="fig1a, fig5a, fig5b, fig8a, fig8b, fig15a or fig15b")
+    fig.add_argument("--profile", required=True, help="smoke, small or paper")
+    fig.add_argument("--dataset", default="cifar10", help="cifar10, cifar100 or synthetic")
+    fig.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda")
+    fig.add_argument("--seeds", type=_seed, nargs="+", help="default: the profile's")
+    fig.add_argument("--run-dir", type=Path, default=Path("runs"),
+                     help="a folder per run, so a rerun resumes (shared storage for a cluster)")
+    fig.add_argument("--out", type=Path, required=True)
+    fig.add_argument("--rerun", action="store_true", help="retrain runs that already finished")
+    fig.add_argument("--max-steps", type=_nonneg_int, default=0)
+    fig.add_argument("--test-images", type=_nonneg_int, default=0)
+    fig.add_argument("--launcher", choices=("sequential", "ray"), default="sequential",
+                     help="ray: Ray tasks on every GPU here, or on the cluster at --ray-address")
+    fig.add_argument("--ray-address", default="", help="default: $RAY_ADDRESS, else a local Ray")
+    fig.add_argument("--gpus-per-run", type=_nonneg_float, default=1.0,
+                     help="GPUs per Ray task; 0.25 packs four runs on a GPU")
+
     est = sub.add_parser("estimate", help="the work ahead of a profile and its wall time on "
                                           "this device, from a short probe")
     est.add_argument("--profile", required=True, help="smoke, small or paper")
@@ -153,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"schedule": cmd_schedule, "lr-find": cmd_lr_find, "train": cmd_train,
-                "estimate": cmd_estimate}[args.command](args)
+                "figure": cmd_figure, "estimate": cmd_estimate}[args.command](args)
     except PaperlibError as e:
         print(f"paperlib: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -281,6 +301,31 @@ def cmd_train(args) -> int:
                  f" test_accuracy={result.test['accuracy'].iloc[-1]:.4f}")
     print(line)
     print(f"wrote {args.out}/metrics.csv, run.json, training.png")
+    return 0
+
+
+def cmd_figure(args) -> int:
+    from .paper import notebook as nb
+    from .paper.profiles import FIGURES, get_profile
+    from .paper.replicate import run_figure
+    from .train import resolve_device
+    get_profile(args.profile)
+    if args.figure not in FIGURES:
+        raise ConfigError(f"figure {args.figure!r} is unknown; choose one of {', '.join(FIGURES)}")
+    started = time.perf_counter()
+    device = resolve_device(args.device)
+    splits = nb.make_splits(args.dataset, args.figure, profile=args.profile, device=device,
+                            test_images=args.test_images)
+    result = run_figure(args.figure, splits, profile=args.profile, seeds=args.seeds,
+                        run_dir=args.run_dir, rerun=args.rerun, max_steps=args.max_steps,
+                        launcher=args.launcher, ray_address=args.ray_address or None,
+                        gpus_per_run=args.gpus_per_run)
+    params = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    csv = nb.save_results(args.out, args.figure, result.metrics, params=params, device=device,
+                          settings=result.settings, runs=result.runs, started=started)
+    from . import io
+    io.write_csv(args.out / f"{args.figure}_runs.csv", result.runs)
+    print(f"{args.figure}: {len(result.runs)} runs -> {csv}")
     return 0
 
 

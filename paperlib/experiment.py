@@ -49,6 +49,11 @@ class Splits:
         self.dataset = dataset
         self.device = resolve_device(device)
         self.augment, self.normalize, self.channels_last = augment, normalize, channels_last
+        # everything but the device: a launcher's worker rebuilds the same splits from it
+        self.spec = {"dataset": dataset, "train_subset": train_subset, "test_subset": test_subset,
+                     "root": None if root is None else str(root), "seed": seed,
+                     "augment": augment, "normalize": normalize, "test_augment": test_augment,
+                     "test_batch_size": test_batch_size, "channels_last": channels_last}
         if dataset == "synthetic":  # a learnable stand-in for tests and demos that need no files
             train = synthetic_split(train_subset or 2000, seed=seed)
             test = synthetic_split(test_subset or 500, seed=seed + 1)

@@ -14,7 +14,8 @@ def _normalise(req: str) -> str:
 
 def test_environment_yml_and_pyproject_list_the_same_packages():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {_normalise(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]}
+    extras = project["optional-dependencies"]
+    wanted = {_normalise(r) for r in project["dependencies"] + extras["test"] + extras["ray"]}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     listed = {_normalise(r) for r in pip if not r.startswith("-e")}

@@ -1,0 +1,145 @@
+"""Launchers (paperlib.launch): Ray tasks on fake GPUs, retries that resume, and a notebook that
+writes the same figure CSVs under Ray as in its own kernel. A local Ray with 2 CPUs and 2 fake
+GPUs stands in for a GPU machine: Ray hands out the GPU ids it was told of, which is all these
+tests read."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from paperlib.errors import ConfigError
+from paperlib.launch import RAY_INSTALL, RayLauncher, launcher
+from paperlib.progress import folder_state
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = 150
+
+
+def test_without_ray_the_ray_launcher_stops_in_one_line_naming_the_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    with pytest.raises(ConfigError) as error:
+        launcher("ray")
+    assert RAY_INSTALL in str(error.value) and "\n" not in str(error.value)
+
+
+def test_an_unknown_launcher_or_a_bad_gpu_share_is_refused():
+    with pytest.raises(ConfigError, match="sequential, ray"):
+        launcher("slurm")
+    with pytest.raises(ConfigError, match="ray_address"):
+        launcher("sequential", address="10.0.0.1:6379")
+
+
+def test_folder_state_reads_queued_running_and_done_from_the_run_folder(tmp_path):
+    run = tmp_path / "run"
+    assert folder_state(run) == ("queued", 0)
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"status": "running"}))
+    (run / "metrics.csv").write_text("step,split,lr\n0,train,0.1\n1,train,0.1\n")
+    assert folder_state(run) == ("running", 2)
+    (run / "run.json").write_text(json.dumps({"status": "completed"}))
+    assert folder_state(run)[0] == "done"
+
+
+@pytest.mark.slow
+def test_notebook_03_under_ray_writes_the_same_figure_csvs_as_in_its_kernel(tmp_path):
+    pytest.importorskip("ray")
+    pytest.importorskip("papermill")
+    env = {**os.environ, "PAPERLIB_PROGRESS": "0"}
+    for name in ("sequential", "ray"):
+        out = tmp_path / name
+        out.mkdir()
+        done = subprocess.run([sys.executable, "-m", "papermill",
+                        str(ROOT / "notebooks" / "03_fig8_cyclical_momentum.ipynb"),
+                        str(out / "executed.ipynb"), "-p", "profile", "smoke",
+                        "-p", "launcher", name, "-p", "figures_dir", str(out / "figures"),
+                        "-p", "run_dir", str(out / "runs"), "-k", "python3",
+                        "--no-progress-bar"], env=env, cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+    for figure in ("fig8a", "fig8b"):
+        a = (tmp_path / "sequential" / "figures" / f"{figure}.csv").read_bytes()
+        b = (tmp_path / "ray" / "figures" / f"{figure}.csv").read_bytes()
+        assert a == b, f"{figure}.csv differs between the launchers"
+
+
+@pytest.fixture(scope="module")
+def ray_with_two_fake_gpus():
+    ray = pytest.importorskip("ray")
+    # the task functions below live in this test module, which workers cannot import: send them
+    # by value
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def _visible_devices(_):
+    time.sleep(1.5)  # long enough for the tasks to hold their GPUs at the same time
+    return os.environ.get("CUDA_VISIBLE_DEVICES")
+
+
+@pytest.mark.slow
+def test_one_gpu_tasks_get_distinct_gpus(ray_with_two_fake_gpus):
+    seen = RayLauncher(gpus_per_task=1).map(_visible_devices, [0, 1])
+    assert sorted(seen) == ["0", "1"]
+
+
+@pytest.mark.slow
+def test_four_quarter_gpu_tasks_share_one_gpu(ray_with_two_fake_gpus):
+    seen = RayLauncher(gpus_per_task=0.25).map(_visible_devices, [0, 1, 2, 3])
+    assert len(set(seen)) == 1 and seen[0] in ("0", "1")
+
+
+def _train(out_dir):
+    """One synthetic run with checkpoints, resumed if its folder has one (1 thread, so that the
+    task and the test process compute alike)."""
+    import torch
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from helpers import synthetic_loaders, tiny_model
+
+    from paperlib.train import fit
+    torch.set_num_threads(1)
+    train, test = synthetic_loaders(batch_size=64)
+    from paperlib import schedules as S
+    lr, mom = S.one_cycle("smith", 0.01, 0.1, STEPS // 2, STEPS, mom_max=0.95, mom_min=0.85)
+    result = fit(tiny_model(), train, steps=STEPS, lr=lr, momentum=mom, weight_decay=1e-4,
+                 test=test, eval_every=50, log_every=10, out_dir=out_dir, checkpoint_every=25,
+                 resume=True, precision="fp32", progress=False)
+    return result.status
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_retried_and_resumes_to_the_metrics_of_a_run_here(
+        ray_with_two_fake_gpus, tmp_path):
+    ray = ray_with_two_fake_gpus
+    import threading
+    import torch
+    folder = tmp_path / "ray"
+    killed = {}
+
+    def kill_mid_run():
+        while not killed:
+            state, step = folder_state(folder)
+            if state == "running" and step >= 60:  # past the checkpoint at 50
+                pid = int((folder / ".lock").read_text())
+                os.kill(pid, signal.SIGKILL)
+                killed["pid"], killed["step"] = pid, step
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=kill_mid_run, daemon=True)
+    watcher.start()
+    runner = RayLauncher(gpus_per_task=0, max_retries=1)
+    assert runner.map(_train, [folder]) == ["completed"]
+    assert killed and killed["step"] < STEPS, "the worker finished before it could be killed"
+    assert int((folder / ".lock").read_text()) != killed["pid"]  # another worker finished it
+    threads = torch.get_num_threads()
+    try:
+        _train(tmp_path / "here")
+    finally:
+        torch.set_num_threads(threads)
+    assert (folder / "metrics.csv").read_bytes() == (tmp_path / "here" / "metrics.csv").read_bytes()
+    assert ray.is_initialized()
