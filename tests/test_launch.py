@@ -143,3 +143,27 @@ def test_a_killed_worker_is_retried_and_resumes_to_the_metrics_of_a_run_here(
         torch.set_num_threads(threads)
     assert (folder / "metrics.csv").read_bytes() == (tmp_path / "here" / "metrics.csv").read_bytes()
     assert ray.is_initialized()
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_the_tasks_and_each_running_run_leaves_a_checkpoint(
+        ray_with_two_fake_gpus, tmp_path):
+    folders = [tmp_path / "a", tmp_path / "b", tmp_path / "c"]  # 2 CPUs: "c" waits in the queue
+
+    def interrupt_mid_run():  # the driver's poll, as a kernel interrupt would arrive
+        if all(folder_state(f)[1] >= 30 for f in folders[:2]):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        RayLauncher(gpus_per_task=0).map(_train, folders, poll=interrupt_mid_run, poll_every=0.2)
+    for folder in folders[:2]:
+        run = json.loads((folder / "run.json").read_text())
+        assert run["status"] == "interrupted" and run["steps_done"] < STEPS
+        assert list((folder / "checkpoints").glob("step_*.pt"))
+    assert folder_state(folders[2])[0] == "queued"  # cancelled before it started
+    import torch
+    threads = torch.get_num_threads()
+    try:
+        assert _train(folders[0]) == "completed"  # and it resumes
+    finally:
+        torch.set_num_threads(threads)
