@@ -16,7 +16,6 @@ from paperlib import schedules as S
 from paperlib.errors import ConfigError
 from paperlib.fused import (FusedRun, Job, StackedModels, fit_many, fusion_groups, resolve_fuse)
 from paperlib.models import build_model
-from paperlib.train import fit
 
 STEPS = 12
 
