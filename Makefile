@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 PROFILE ?= small
 
 NOTEBOOKS := 01_lr_range_test 02_fig5_super_convergence 03_fig8_cyclical_momentum 04_fig15_cifar100
+# 05 applies Smith's recipe to a model of ours; it has smoke and small profiles, no paper one
+NOTEBOOKS += $(if $(filter paper,$(PROFILE)),,05_disciplined_recipe)
 # Notebook 04 is CIFAR-100's; where only CIFAR-10 is at hand: make figures DATASET_04=cifar10
 DATASET_04 ?= cifar100
 

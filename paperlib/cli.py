@@ -1,4 +1,4 @@
-"""Command line: `python -m paperlib {schedule,lr-find,train,figure,estimate} ...`.
+"""Command line: `python -m paperlib {schedule,lr-find,train,figure,estimate,recipe} ...`.
 
 Bad input of any kind exits with status 2 and one line on stderr that names the problem.
 """
@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import recipe_cli
 from .errors import ConfigError, PaperlibError
 
 EXIT_USAGE = 2
@@ -166,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="auto (bf16 on CUDA and on CPUs with native bf16), fp32 or bf16")
     est.add_argument("--probe-steps", type=_positive_int, default=3)
     est.add_argument("--csv", type=Path, help="also write the table here")
+
+    recipe_cli.add_parser(sub)
     return parser
 
 
@@ -173,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"schedule": cmd_schedule, "lr-find": cmd_lr_find, "train": cmd_train,
-                "figure": cmd_figure, "estimate": cmd_estimate}[args.command](args)
+                "figure": cmd_figure, "estimate": cmd_estimate,
+                "recipe": recipe_cli.run}[args.command](args)
     except PaperlibError as e:
         print(f"paperlib: error: {e}", file=sys.stderr)
         return EXIT_USAGE
