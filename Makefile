@@ -59,8 +59,10 @@ benchmark: $(STAMP)
 	$(PY) benchmarks/throughput.py $(BENCH_ARGS)
 
 # JupyterLab on the project's environment, opened on the notebooks, to step through them.
+# Containers often run as root, which JupyterLab refuses unless told: LAB_ARGS adds flags.
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(STAMP)
-	$(PY) -m jupyter lab notebooks/
+	$(PY) -m jupyter lab notebooks/ $(LAB_ARGS)
 
 clean:
 	rm -rf .pytest_cache build
