@@ -53,8 +53,7 @@ class FigureProgress:
         self.started = time.perf_counter()
         self.bar = None
         if show_progress(show):
-            from tqdm.auto import tqdm
-            self.bar = tqdm(total=len(self.images), desc=figure, unit="run", leave=True)
+            self.bar = _tqdm()(total=len(self.images), desc=figure, unit="run", leave=True)
 
     def advance(self, i: int, trained: bool = True) -> None:
         """Run i ended; `trained` False for a run reloaded from its folder."""
@@ -75,6 +74,17 @@ class FigureProgress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _tqdm():
+    """A widget bar in Jupyter where ipywidgets is installed, else the text bar (tqdm.auto would
+    fall back to it too, with a warning in the cell's output)."""
+    import importlib.util
+    if _in_ipython_kernel() and importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.notebook import tqdm
+        return tqdm
+    from tqdm import tqdm
+    return tqdm
 
 
 def format_duration(seconds: float) -> str:
