@@ -309,7 +309,9 @@ class _FusedLoop:
         names = {id(p): name for name, p in first.named_parameters()}
         self.mults = {names[id(p)]: (g["lr_mult"], g["decay_mult"])
                       for g in param_groups(first) for p in g["params"]}
-        self.velocity = {name: self._velocities(name) for name in self.model.params}
+        named = [dict(m.job.model.named_parameters()) for m in members]
+        self.velocity = {name: self._velocities(name, [p[name] for p in named])
+                         for name in self.model.params}
         # hparam tables [steps, N], indexed on the device by the step counter
         tables = [[m.hparams(s) for m in members] for s in range(spec.steps)]
         dtype = next(iter(self.model.params.values())).dtype
@@ -327,11 +329,12 @@ class _FusedLoop:
         self.pending: list[int] = []  # steps whose losses are still on the device
         self.graph = None
 
-    def _velocities(self, name: str) -> torch.Tensor:
+    def _velocities(self, name: str, params: list[torch.Tensor]) -> torch.Tensor:
+        """Parameter `name`'s velocities, stacked: each member optimizer's (zeros before its
+        first step); `params` are the members' own tensors of that name."""
         key = "velocity" if self.caffe else "momentum_buffer"
         slices = []
-        for m in self.members:
-            param = dict(m.job.model.named_parameters())[name]
+        for m, param in zip(self.members, params):
             v = m.optimizer.state.get(param, {}).get(key)
             slices.append(torch.zeros_like(param) if v is None else v.detach().clone())
         return torch.stack(slices).contiguous()
