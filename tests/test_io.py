@@ -27,3 +27,14 @@ def test_writers_round_trip(tmp_path):
     assert pd.read_csv(tmp_path / "a" / "f.csv").equals(frame)
     io.write_json(tmp_path / "f.json", {"x": 1})
     assert (tmp_path / "f.json").read_text() == '{\n  "x": 1\n}\n'
+
+
+def test_a_written_file_gets_the_permissions_open_would_give_it_not_a_private_one(tmp_path):
+    import os
+    os.umask(previous := os.umask(0o022))
+    try:
+        os.umask(0o022)
+        path = io.write_text(tmp_path / "shared.txt", "readable by the group and others\n")
+        assert path.stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(previous)
