@@ -5,8 +5,8 @@ can at a token size and skips the GPU parts, each with a one-line reason.
 
 Parts, in the order they run (most informative first, the slowest last, each within a deadline):
   1. eager    `fit` on gresnet56 (the paper's model, BN shards 4) at batch 128, 512 and 1024;
-  2. captured the same steps through paperlib.fused with one member, the whole step one CUDA
-              graph replay;
+  2. captured the same steps through the engine's captured stepper with one member, the whole
+              step one CUDA graph replay;
   3. fused    groups of 1, 2, 4, 8 and 16 members at batch 128 and 512, captured;
   4. paper    one complete paper run, Fig 8b TBS 512 (9,277 iterations, 4.75 M images, test
               every 200 iterations on 6,400 images), final and best test accuracy beside
@@ -22,6 +22,7 @@ where precision "auto" picks it.
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import sys
 import tempfile
@@ -31,17 +32,19 @@ from pathlib import Path
 import torch
 
 from paperlib import io
+from paperlib.device import resolve_device, use_bf16
+from paperlib.engine import Compute, Every, Job, fit, fit_many
+from paperlib.engine.steppers import CapturedStepper, StackedStepper
 from paperlib.experiment import Splits, make_model, make_schedules
-from paperlib.fused import Job, fit_many, fused_throughput
 from paperlib.models import param_groups
 from paperlib.optim import make_optimizer
 from paperlib.paper import estimate as E
-from paperlib.paper.profiles import FIGURES, eval_subset_for, runs_for
-from paperlib.paper.replicate import _job
+from paperlib.paper.profiles import FIGURES, eval_subset_for, figure_runs
+from paperlib.paper.replicate import job_for, run_rows
 from paperlib.provenance import device_name, provenance
-from paperlib.train import fit, resolve_device, use_bf16
 
 SMITH_LOG_FINAL_ACCURACY = 0.919  # shared/paper/logs: the last test line of the TBS-512 log
+EVAL_SPEEDUP = 3.0  # test images per second relative to training images (assumed: a forward pass)
 MODEL, BN_SHARDS = "gresnet56", 4
 
 
@@ -75,7 +78,28 @@ def _jobs(splits: Splits, batch: int, members: int, steps: int, device) -> list[
     lr_s, mom_s = make_schedules("constant", total=steps, lr=0.05, momentum=0.9)
     return [Job(make_model(MODEL, seed=i, device=device, bn_shards=BN_SHARDS),
                 splits.train(batch, i), steps, lr_s, mom_s, 1e-4, "caffe-nesterov",
-                log_every=steps) for i in range(members)]
+                every=Every(log=steps)) for i in range(members)]
+
+
+def stepper_rate(jobs: list[Job], steps: int, captured: bool) -> float:
+    """Images/s of `steps` steps of `jobs` as one stacked (or captured) group, after 3 warm-up
+    steps: the engine's steppers without run folders or logging."""
+    for job in jobs:
+        job.model.to(memory_format=torch.channels_last)
+    optimizers = [make_optimizer(j.optimizer, param_groups(j.model), lr=0.05, momentum=0.9)
+                  for j in jobs]
+    stepper = (CapturedStepper if captured else StackedStepper)(jobs, optimizers)
+    stepper.start(0)
+    losses = torch.zeros(len(jobs), device=jobs[0].device)
+    correct = torch.zeros(len(jobs), device=jobs[0].device, dtype=torch.int64)
+    for step in range(3):
+        stepper.step(step, [], losses, correct)
+    _sync(jobs[0].device)
+    started = time.perf_counter()
+    for step in range(3, 3 + steps):
+        stepper.step(step, [], losses, correct)
+    _sync(jobs[0].device)
+    return steps * len(jobs) * jobs[0].batch_size / (time.perf_counter() - started)
 
 
 def fit_rate(splits: Splits, batch: int, steps: int, device, compile: bool = False) -> float:
@@ -84,11 +108,11 @@ def fit_rate(splits: Splits, batch: int, steps: int, device, compile: bool = Fal
     job = _jobs(splits, batch, 1, steps, device)[0]
     optimizer = make_optimizer("caffe-nesterov", param_groups(job.model), lr=0.05, momentum=0.9)
     kwargs = dict(lr=job.lr, momentum=job.momentum, weight_decay=1e-4, optimizer=optimizer,
-                  compile=compile, progress=False)
-    fit(job.model, job.train, steps=3, log_every=3, **kwargs)
+                  compute=Compute(compile=compile), progress=False)
+    fit(job.model, job.train, steps=3, every=Every(log=3), **kwargs)
     _sync(device)
     started = time.perf_counter()
-    fit(job.model, job.train, steps=steps, log_every=steps, **kwargs)
+    fit(job.model, job.train, steps=steps, every=Every(log=steps), **kwargs)
     _sync(device)
     return steps * batch / (time.perf_counter() - started)
 
@@ -100,20 +124,18 @@ def _sync(device) -> None:
 
 def paper_run(check: Check, root: Path) -> None:
     """Fig 8b TBS 512, the unjittered replicate (replicate 3: TBS 512, msra), all of it."""
-    spec = next(r for r in runs_for("fig8b", "paper") if r.batch_size == 512)
+    spec = next(r for r in figure_runs("fig8b", "paper") if r.batch_size == 512)
     splits = Splits("cifar10", test_subset=eval_subset_for("fig8b", "paper"), device=check.device,
                     root=root)
     # the run folder (checkpoints too) stays out of --out; its metrics and run.json are copied
-    folder = Path(tempfile.mkdtemp()) / "fig8b_tbs512"
-    job, read = _job(spec, splits, model_name=MODEL, batch_size=512, init="msra", seed=3,
-                     eval_every=200, max_steps=0, out_dir=folder, rerun=True,
-                     config={"figure": "fig8b", "curve": spec.label, "device_check": True})
+    root = Path(tempfile.mkdtemp())
+    job = job_for(spec, splits, root=root, rerun=True)
     started = time.perf_counter()
     result = fit_many([job])[0]
     wall = time.perf_counter() - started
     for name in ("metrics.csv", "run.json"):
-        shutil.copyfile(folder / name, check.out / f"fig8b_tbs512_{name}")
-    rows, status, _ = read(result)
+        shutil.copyfile(job.out.path / name, check.out / f"fig8b_tbs512_{name}")
+    rows, status = run_rows(spec, result), result.status
     test = rows[rows["split"] == "test"]
     record = {"status": status, "iterations": int(result.steps_done),
               "images": int(result.steps_done) * 512, "wall_s": round(wall, 1),
@@ -140,12 +162,21 @@ def projection(rates: dict[tuple[int, int], float]) -> dict:
         for r in runs.itertuples():
             sizes = sorted({g for g, _ in rates if g <= r.group_size}) or [1]
             at = {b: v for (g, b), v in rates.items() if g == sizes[-1]}
-            rate = E._rate_at(r.batch_size, _clamped(at, r.batch_size))
-            seconds += r.train_images / rate + r.test_images / (E.EVAL_SPEEDUP * rate)
+            rate = _rate_at(r.batch_size, _clamped(at, r.batch_size))
+            seconds += r.train_images / rate + r.test_images / (EVAL_SPEEDUP * rate)
         per_figure[figure] = round(seconds, 1)
     return {"per_figure_s": per_figure, "total_s": round(sum(per_figure.values()), 1),
             "train_images": int(plan["train_images"].sum()),
             "test_images": int(plan["test_images"].sum())}
+
+
+def _rate_at(batch: int, rates: dict[int, float]) -> float:
+    """Images/s at `batch` between two measured batches, interpolated in log(batch)."""
+    (b0, r0), (b1, r1) = sorted(rates.items())[0], sorted(rates.items())[-1]
+    if b0 == b1:
+        return r0
+    w = (math.log(batch) - math.log(b0)) / (math.log(b1) - math.log(b0))
+    return r0 + w * (r1 - r0)
 
 
 def _clamped(rates: dict[int, float], batch: int) -> dict[int, float]:
@@ -182,8 +213,8 @@ def main(argv=None) -> int:
         check.log(f"fit eager, batch {batch}: {rate:,.0f} img/s")
     if gpu:
         for batch in batches:
-            rate = fused_throughput(_jobs(splits, batch, 1, steps[batch] + 3, device),
-                                    steps[batch], capture=True)
+            rate = stepper_rate(_jobs(splits, batch, 1, steps[batch] + 3, device),
+                                steps[batch], captured=True)
             check.results["fit"][f"captured_b{batch}"] = round(rate, 1)
             rates[(1, batch)] = max(rates[(1, batch)], rate)
             check.log(f"captured step, batch {batch}: {rate:,.0f} img/s")
@@ -198,8 +229,8 @@ def main(argv=None) -> int:
                            "the paper run")
                 continue
             n_steps = max(3, steps[batch] // 2) if gpu else 2
-            rate = fused_throughput(_jobs(splits, batch, members, n_steps + 3, device), n_steps,
-                                    capture="auto")
+            rate = stepper_rate(_jobs(splits, batch, members, n_steps + 3, device), n_steps,
+                                captured=gpu)
             check.results["fused"][f"b{batch}_n{members}"] = round(rate, 1)
             if gpu:
                 rates[(members, batch)] = max(rates.get((members, batch), 0.0), rate)

@@ -2,8 +2,9 @@
 
 Four members (gresnet56 with its Caffe multipliers and projection shortcuts, BN shards 4,
 Caffe Nesterov, each with its own seed, data order, 1cycle lr range, cyclical momentum and weight
-decay) train for --steps steps twice: fused (paperlib.fused) and apart (paperlib.train.fit, one
-call per step with the same optimizer object, so it is fit's own step).
+decay) train for --steps steps twice: fused (the engine's stacked stepper) and apart
+(paperlib.engine.fit, one call per step with the same optimizer object, so it is fit's own
+step).
 
 Why the comparison is made step by step: these runs amplify any difference in rounding. Scaling
 every initial weight by (1 + 1e-7 * noise), a change at the level of fp32 rounding, moved the
@@ -30,7 +31,6 @@ tests/test_fused.py checks every tensor that way).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
@@ -39,11 +39,11 @@ import torch
 
 from paperlib.data import DeviceLoader, NormStats, synthetic_split
 from paperlib.experiment import make_model
-from paperlib.fused import FusedRun, Job, _FusedLoop, fit_many
+from paperlib.engine import Compute, Every, Job, fit, fit_many
+from paperlib.engine.steppers import StackedStepper
 from paperlib.models import param_groups
 from paperlib.optim import make_optimizer
 from paperlib.schedules import one_cycle
-from paperlib.train import fit
 
 
 def _jobs(args, split, stats, perturb: float = 0.0) -> list[Job]:
@@ -60,7 +60,7 @@ def _jobs(args, split, stats, perturb: float = 0.0) -> list[Job]:
                             mom_max=0.95, mom_min=0.85)
         train = DeviceLoader(split, args.batch_size, stats=stats, augment="crop-flip", seed=i)
         jobs.append(Job(model, train, args.steps, lr, mom, 1e-4 * (1 + i), "caffe-nesterov",
-                        log_every=args.steps, precision="fp32"))
+                        every=Every(log=args.steps), compute=Compute("fp32")))
     return jobs
 
 
@@ -80,45 +80,50 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 def step_by_step(args, split, stats) -> tuple[float, float]:
     """Max relative differences over every step, each step started from the apart state."""
     apart, fused_jobs = _jobs(args, split, stats), _jobs(args, split, stats)
-    optimizers = [make_optimizer(job.optimizer, param_groups(job.model), lr=job.lr(0),
-                                 momentum=job.momentum(0)) for job in apart]
-    run = FusedRun(fused_jobs, capture=False)
-    loop = _FusedLoop([run._member(j, contextlib.ExitStack()) for j in fused_jobs], run, 0.0)
+    def optimizers(jobs):
+        return [make_optimizer(job.optimizer, param_groups(job.model), lr=job.lr(0),
+                               momentum=job.momentum(0)) for job in jobs]
+    apart_optimizers = optimizers(apart)
+    for job in fused_jobs:
+        job.model.to(memory_format=torch.channels_last)  # as the engine leaves a member
+    stepper = StackedStepper(fused_jobs, optimizers(fused_jobs))
+    stepper.start(0)
+    losses_row = torch.zeros(len(fused_jobs))
+    correct_row = torch.zeros(len(fused_jobs), dtype=torch.int64)
     worst_loss = worst_params = 0.0
     for step in range(args.steps):
         losses = []
-        for job, optimizer in zip(apart, optimizers):
+        for job, optimizer in zip(apart, apart_optimizers):
             # fit itself, one step per call, continuing with the same optimizer object
             result = fit(job.model, _Shifted(job.train, step), steps=1,
                          lr=lambda s, f=job.lr: f(s + step),
                          momentum=lambda s, f=job.momentum: f(s + step),
-                         weight_decay=job.weight_decay, log_every=1, precision="fp32",
-                         optimizer=optimizer, progress=False)
+                         weight_decay=job.weight_decay, every=Every(log=1),
+                         compute=Compute("fp32"), optimizer=optimizer, progress=False)
             losses.append(float(result.train["loss"].iloc[0]))
-        loop._load_batches(step)
-        loop._step()
-        fused_losses = loop.step_loss.tolist()
+        stepper.step(step, [], losses_row, correct_row)
+        fused_losses = losses_row.tolist()
         for i, job in enumerate(apart):
             worst_loss = max(worst_loss, abs(losses[i] - fused_losses[i]) / abs(losses[i]))
-            fused_state = loop.model.member_state_dict(i)
+            fused_state = stepper.model.member_state_dict(i)
             names = [name for name, _ in job.model.named_parameters()]
             state = job.model.state_dict()
             worst_params = max(worst_params, _rel(torch.cat([state[n].flatten() for n in names]),
                                                   torch.cat([fused_state[n].flatten()
                                                              for n in names])))
-        _resync(loop, apart, optimizers)
+        _resync(stepper, apart, apart_optimizers)
     return worst_loss, worst_params
 
 
 @torch.no_grad()
-def _resync(loop, apart, optimizers) -> None:
+def _resync(stepper, apart, optimizers) -> None:
     """Set the fused members to the apart members' state (weights, buffers, velocities)."""
     for i, job in enumerate(apart):
         state = job.model.state_dict()
-        for name, t in {**loop.model.params, **loop.model.buffers}.items():
+        for name, t in {**stepper.model.params, **stepper.model.buffers}.items():
             t[i].copy_(state[name])
         for name, p in job.model.named_parameters():
-            loop.velocity[name][i].copy_(optimizers[i].state[p]["velocity"])
+            stepper.velocity[name][i].copy_(optimizers[i].state[p]["velocity"])
 
 
 def free_running(args, split, stats) -> dict:
@@ -126,9 +131,9 @@ def free_running(args, split, stats) -> dict:
     def final_losses(results):
         return [float(r.train["loss"].iloc[-1]) for r in results]
 
-    apart = final_losses([job.fit() for job in _jobs(args, split, stats)])
-    fused = final_losses(fit_many(_jobs(args, split, stats), fuse=True, capture=False))
-    nudged = final_losses([job.fit() for job in _jobs(args, split, stats, perturb=1e-7)])
+    apart = final_losses(fit_many(_jobs(args, split, stats), fuse="off"))
+    fused = final_losses(fit_many(_jobs(args, split, stats), fuse="on", capture="off"))
+    nudged = final_losses(fit_many(_jobs(args, split, stats, perturb=1e-7), fuse="off"))
     drift = max(abs(a - b) / abs(a) for a, b in zip(apart, fused))
     reference = max(abs(a - b) / abs(a) for a, b in zip(apart, nudged))
     return {"free_running_rel_diff_final_loss": drift,

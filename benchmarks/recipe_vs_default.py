@@ -22,7 +22,7 @@ Like for like, and how each is checked:
     and never trained on. Smith read the test set, but here that would grade the recipe on the
     images it chose its settings by. lr_find reads only the training loss; fastai's fit reports
     the same validation split and selects nothing by it.
-  - Score: both trained models are evaluated here, by paperlib.train.evaluate, on the same test
+  - Score: both trained models are evaluated here, by paperlib.engine.evaluate, on the same test
     images (all 10,000 by default), in fp32.
   - Precision: fp32 on both sides, fastai's default.
   - Evaluation during training is on top of the steps and in the wall times: the recipe's final
@@ -245,12 +245,12 @@ def prepare_data(work: Path, subset: int | None, val_images: int, test_images: i
 
 def probe_rates(data: Path, model: str, batch_size: int) -> tuple[float, float]:
     """Training and evaluation images/s of this model in fp32 here, from a few steps."""
-    from paperlib.train import evaluate, fit
+    from paperlib.engine import Compute, evaluate, fit
     train, val = _loaders(data, batch_size, 0)
     net = _model(model, 0)
-    fit(net, train, steps=2, lr=0.01, precision="fp32", progress=False)
+    fit(net, train, steps=2, lr=0.01, compute=Compute("fp32"), progress=False)
     started = time.perf_counter()
-    fit(net, train, steps=6, lr=0.01, precision="fp32", progress=False)
+    fit(net, train, steps=6, lr=0.01, compute=Compute("fp32"), progress=False)
     train_rate = 6 * batch_size / (time.perf_counter() - started)
     started = time.perf_counter()
     evaluate(net, val, precision="fp32")
@@ -312,7 +312,7 @@ def compare(args) -> int:
     import torch
     from paperlib.data import DeviceLoader
     from paperlib.recipe import default_search_images, minimum_search_images, run_recipe
-    from paperlib.train import evaluate
+    from paperlib.engine import evaluate
 
     need = max(minimum_search_images(args.batch_size, seeds=(s, s + 1)) for s in args.seeds)
     budget = args.search_images or default_search_images(args.steps, args.batch_size)

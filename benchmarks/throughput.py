@@ -3,7 +3,7 @@
 Three ways to train the same model with the same optimizer, batch size and device, timed
 side by side so their ratios hold on a noisy machine:
 
-  fit       paperlib.train.fit with its defaults: schedules written each step, batches sliced and
+  fit       paperlib.engine.fit with its defaults: schedules written each step, batches sliced and
             augmented on the device (random crop with 4-pixel zero padding + flip), channels_last,
             losses read every 50 steps.
   bare      the same model, optimizer and memory format over batches already on the device, no
@@ -37,7 +37,8 @@ from paperlib.errors import PaperlibError
 from paperlib.experiment import make_model
 from paperlib.provenance import device_name
 from paperlib.schedules import one_cycle
-from paperlib.train import fit, resolve_device, use_bf16
+from paperlib.device import resolve_device, use_bf16
+from paperlib.engine import Compute, Every, fit
 
 
 def _sync(device: torch.device) -> None:
@@ -68,8 +69,8 @@ class FitMethod:
         shift = self.offset
         fit(self.model, _Shifted(self.loader, shift), steps=steps,
             lr=lambda s: self.lr(s + shift), momentum=lambda s: self.momentum(s + shift),
-            weight_decay=1e-4, optimizer=self.optimizer, log_every=min(50, steps),
-            precision=self.args.precision, compile=self.args.compile, progress=False)
+            weight_decay=1e-4, optimizer=self.optimizer, every=Every(log=min(50, steps)),
+            compute=Compute(self.args.precision, compile=self.args.compile), progress=False)
         self.offset += steps
 
 

@@ -10,7 +10,7 @@ from .data import (DeviceLoader, ImageSplit, NormStats, load_split, stratified_s
                    synthetic_split)
 from .errors import ConfigError
 from .models import build_model
-from .train import resolve_device
+from .device import resolve_device
 
 SCHEDULES = ("one-cycle", "triangular", "multistep", "constant", "linear", "exp")
 

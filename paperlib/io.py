@@ -70,12 +70,21 @@ def write_csv(path: str | os.PathLike, frame) -> Path:
 
 
 def save_figure(fig, path: str | os.PathLike, **kwargs) -> Path:
-    """Save a matplotlib figure atomically, with metadata that does not change between runs."""
+    """Save a matplotlib figure atomically, in the format its suffix names (png, pdf, svg),
+    with metadata that does not change between runs.
+
+    Redrawing an unchanged figure then gives an unchanged file, so a diff of the figures folder
+    shows only figures whose data changed: no dates, no library versions, and SVG element ids
+    drawn from a fixed salt instead of a random one.
+    """
+    import matplotlib
+
     path = Path(path)
-    fmt = path.suffix.lstrip(".") or "png"
-    metadata = {"png": {"Software": None}, "pdf": {"Creator": None, "Producer": None,
-                                                  "CreationDate": None}}.get(fmt)
-    with atomic_path(path) as tmp:
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    metadata = {"png": {"Software": None},
+                "pdf": {"Creator": None, "Producer": None, "CreationDate": None},
+                "svg": {"Creator": None, "Date": None}}.get(fmt)
+    with atomic_path(path) as tmp, matplotlib.rc_context({"svg.hashsalt": "paperlib"}):
         fig.savefig(tmp, format=fmt, metadata=metadata, **kwargs)
     return path
 

@@ -1,4 +1,4 @@
-"""Optimizers: PyTorch SGD, and SGD with Caffe's update rule.
+"""Optimizers: SGD with PyTorch's update rule and with Caffe's, written once over tensors.
 
 Smith's runs used Caffe, whose SGD keeps the learning rate *inside* the velocity
 (SETTINGS.md §1, "Caffe update rule"):
@@ -9,19 +9,95 @@ Smith's runs used Caffe, whose SGD keeps the learning rate *inside* the velocity
 PyTorch's SGD keeps it outside (v <- m*v + g + wd*w; w <- w - lr*v). The two agree while lr is
 constant and differ when it changes every step, as it does under 1cycle: with PyTorch semantics a
 rise in lr also rescales the momentum already accumulated.
+
+Why the rules are written here once, as `sgd_update` over lists of tensors: two callers apply
+them. `SGD` and `CaffeSGD` (torch Optimizers, for a model trained alone or by any user loop)
+pass Python floats, one lr, momentum and weight decay per parameter group; the engine's stacked
+stepper (paperlib.engine.steppers) passes per-member values as device tensors of shape [N], one
+row of N runs trained as one model. A float goes into a foreach kernel as its scalar; a tensor
+is broadcast over each member's slice of a stacked parameter. Either way the terms, their order
+and Caffe's multipliers are the same code.
 """
 from __future__ import annotations
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from .errors import ConfigError
 
 OPTIMIZERS = ("sgd", "nesterov", "caffe-sgd", "caffe-nesterov")
+Coefficient = float | Tensor  # one value for every tensor, or one per fused member ([N])
 
 
-class CaffeSGD(torch.optim.Optimizer):
-    """SGD with momentum and L2 weight decay, updated the way Caffe's SGD/Nesterov solvers do."""
+def _per_member(c: Tensor, x: Tensor) -> Tensor:
+    """c [N] shaped to broadcast over x [N, ...]."""
+    return c.view((c.shape[0],) + (1,) * (x.dim() - 1))
+
+
+def _scale_(xs: list[Tensor], c: Coefficient) -> None:
+    if isinstance(c, Tensor):
+        for x in xs:
+            x.mul_(_per_member(c, x))
+    else:
+        torch._foreach_mul_(xs, c)
+
+
+def _scaled(xs: list[Tensor], c: Coefficient) -> list[Tensor]:
+    if isinstance(c, Tensor):
+        return [x * _per_member(c, x) for x in xs]
+    return torch._foreach_mul(xs, c)
+
+
+def _add_scaled_(xs: list[Tensor], ys: list[Tensor], c: Coefficient) -> None:
+    """x += c * y for each pair."""
+    if isinstance(c, Tensor):
+        for x, y in zip(xs, ys):
+            x.add_(y * _per_member(c, y))
+    else:
+        torch._foreach_add_(xs, ys, alpha=c)
+
+
+def _plus_scaled(xs: list[Tensor], ys: list[Tensor], c: Coefficient) -> list[Tensor]:
+    """x + c * y for each pair."""
+    if isinstance(c, Tensor):
+        return [x + y * _per_member(c, y) for x, y in zip(xs, ys)]
+    return torch._foreach_add(xs, ys, alpha=c)
+
+
+@torch.no_grad()
+def sgd_update(params: list[Tensor], grads: list[Tensor], velocities: list[Tensor], *,
+               lr: Coefficient, momentum: Coefficient, weight_decay: Coefficient,
+               nesterov: bool, caffe: bool) -> None:
+    """One SGD update of `params` in place, with L2 weight decay and (Nesterov) momentum, by
+    Caffe's rule (lr inside the velocity) or PyTorch's (outside); see the module docstring.
+
+    lr and weight_decay are the values for these tensors, multipliers applied. A weight decay of
+    exactly 0.0 (a float) skips its term; a tensor always applies it (0 * w adds nothing).
+    """
+    if isinstance(weight_decay, Tensor) or weight_decay:
+        grads = _plus_scaled(grads, params, weight_decay)
+    if caffe:
+        previous = _scaled(velocities, momentum) if nesterov else None  # m*v before the update
+        _scale_(velocities, momentum)
+        _add_scaled_(velocities, grads, lr)
+        if nesterov:
+            _add_scaled_(params, velocities, -(1.0 + momentum))
+            torch._foreach_add_(params, previous)
+        else:
+            torch._foreach_sub_(params, velocities)
+        return
+    _scale_(velocities, momentum)
+    torch._foreach_add_(velocities, grads, alpha=1)
+    step = _plus_scaled(grads, velocities, momentum) if nesterov else velocities
+    _add_scaled_(params, step, -lr)
+
+
+class _RuleSGD(torch.optim.Optimizer):
+    """A torch Optimizer that applies `sgd_update` to each parameter group with its own values.
+    Subclasses fix the rule (`caffe`) and the name of the velocity in the optimizer's state."""
+
+    caffe: bool
+    state_key: str
 
     def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,
                  nesterov: bool = False):
@@ -34,6 +110,14 @@ class CaffeSGD(torch.optim.Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
                                       nesterov=nesterov))
 
+    def velocities(self, params: list[Tensor]) -> list[Tensor]:
+        """The velocity of each parameter, zeros before its first update."""
+        for p in params:
+            if self.state[p].get(self.state_key) is None:
+                self.state[p][self.state_key] = torch.zeros_like(
+                    p, memory_format=torch.preserve_format)
+        return [self.state[p][self.state_key] for p in params]
+
     @torch.no_grad()
     def step(self, closure=None):
         loss = None
@@ -42,26 +126,25 @@ class CaffeSGD(torch.optim.Optimizer):
                 loss = closure()
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
-            if not params:
-                continue
-            grads = [p.grad for p in params]
-            for p in params:
-                if "velocity" not in self.state[p]:
-                    self.state[p]["velocity"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            velocities = [self.state[p]["velocity"] for p in params]
-            lr, m, wd = group["lr"], group["momentum"], group["weight_decay"]
-            if wd:
-                grads = torch._foreach_add(grads, params, alpha=wd)
-            if group["nesterov"]:
-                previous = torch._foreach_mul(velocities, m)  # m*v, before the update
-            torch._foreach_mul_(velocities, m)
-            torch._foreach_add_(velocities, grads, alpha=lr)
-            if group["nesterov"]:
-                torch._foreach_add_(params, velocities, alpha=-(1.0 + m))
-                torch._foreach_add_(params, previous)
-            else:
-                torch._foreach_sub_(params, velocities)
+            if params:
+                sgd_update(params, [p.grad for p in params], self.velocities(params),
+                           lr=group["lr"], momentum=group["momentum"],
+                           weight_decay=group["weight_decay"], nesterov=group["nesterov"],
+                           caffe=self.caffe)
         return loss
+
+
+class SGD(_RuleSGD):
+    """SGD with momentum and L2 weight decay, updated the way torch.optim.SGD does (dampening
+    0): the same arithmetic, in the same order, and the same state ("momentum_buffer")."""
+
+    caffe, state_key = False, "momentum_buffer"
+
+
+class CaffeSGD(_RuleSGD):
+    """SGD with momentum and L2 weight decay, updated the way Caffe's SGD/Nesterov solvers do."""
+
+    caffe, state_key = True, "velocity"
 
 
 def make_optimizer(kind: str, param_groups, *, lr: float = 0.1, momentum: float = 0.9,
@@ -78,15 +161,16 @@ def make_optimizer(kind: str, param_groups, *, lr: float = 0.1, momentum: float 
     if kind == "nesterov" and momentum <= 0:
         raise ConfigError(f"momentum ({momentum}) must be > 0 for optimizer 'nesterov'")
     groups = [_listed(g) for g in param_groups]  # generators would be used up by the check below
-    if kind.startswith("caffe-"):
-        return CaffeSGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay,
-                        nesterov=kind == "caffe-nesterov")
-    params = [p for g in groups for p in (g["params"] if isinstance(g, dict) else [g])]
-    # On CUDA the fused kernel updates every tensor in one launch; on the CPU torch's default
-    # (per-tensor loop) is as fast.
-    fused = bool(params) and all(p.is_cuda for p in params)
-    return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay,
-                           nesterov=kind == "nesterov", fused=fused or None)
+    rule = CaffeSGD if kind.startswith("caffe-") else SGD
+    return rule(groups, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                nesterov=kind.endswith("nesterov"))
+
+
+def rule_of(kind: str) -> dict:
+    """The `sgd_update` flags of one of OPTIMIZERS, and the state key of its velocity."""
+    caffe = kind.startswith("caffe-")
+    return {"caffe": caffe, "nesterov": kind.endswith("nesterov"),
+            "state_key": CaffeSGD.state_key if caffe else SGD.state_key}
 
 
 def _listed(group):

@@ -6,8 +6,10 @@ when the sweep ends in an exception. The raw per-step losses are kept; smoothing
 suggestions are pure functions of the stored result, so a saved test can be re-read with another
 rule without retraining.
 
-A sweep can have a run folder, like a training run: the paper's range tests run up to 20,000
-iterations, too long to lose to an interruption. `out_dir` holds the same metrics.csv, run.json
+A range test is a `Job` made by `range_test_job`: the engine's one loop with a ramp for the lr
+and `Divergence` as its stop rule, so a sweep can be fused with others (the paper's Fig 1a and
+15a sweeps are) and can have a run folder, like a training run: the paper's range tests run up
+to 20,000 iterations, too long to lose to an interruption. `out` holds the same metrics.csv, run.json
 and checkpoints/ as `fit` writes, and run.json's settings carry the sweep's own (the
 "range_test" entry), so a resume continues only the same sweep. A resumed sweep is bit-identical
 to an uninterrupted one: fit hands the divergence rule every loss logged before the resume and
@@ -16,9 +18,7 @@ already ended returns its stored rows without training.
 """
 from __future__ import annotations
 
-import contextlib
-import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +27,11 @@ import torch
 
 from . import io
 from .errors import ConfigError
-from .fused import Job
+from .engine import Compute, Every, Job, RunResult, preserved_state
+from .engine.job import as_folder, describe_schedule
+from .engine.loop import train_group
+from .engine.steppers import EagerStepper
 from .schedules import exp_range, linear_range
-from .train import describe_schedule, rng_state, set_rng_state
 
 MODES = ("linear", "exp")
 
@@ -64,9 +66,10 @@ class RangeTestResult:
 
 
 def save_range_tests(results: list[RangeTestResult], out_dir: str | Path, name: str = "lr_find",
-                     title: str | None = None) -> dict:
+                     title: str | None = None, config: dict | None = None) -> dict:
     """Write `<name>.csv` (all runs, tidy), `<name>.json` (settings, suggestions per run,
-    provenance) and `<name>.png`; runs are told apart by their weight decay."""
+    provenance) and `<name>.png`; runs are told apart by their weight decay. `config` (the
+    caller's data, model and device) joins the sweep's settings in the JSON."""
     import matplotlib.pyplot as plt
 
     from .plots import plot_range_test
@@ -77,8 +80,9 @@ def save_range_tests(results: list[RangeTestResult], out_dir: str | Path, name: 
              "steps_done": r.settings.get("steps_done"), "suggestions": r.suggest()}
             for i, r in enumerate(results)]
     # "status" marks the folder as holding a finished test (see runs.RunDir)
-    doc = {"status": "completed", "mode": results[0].mode, "settings": results[0].settings,
-           "runs": runs, "provenance": provenance(results[0].settings.get("device"))}
+    settings = {**results[0].settings, **(config or {})}
+    doc = {"status": "completed", "mode": results[0].mode, "settings": settings,
+           "runs": runs, "provenance": provenance(settings.get("device"))}
     io.write_csv(out_dir / f"{name}.csv", frame)
     fig = plot_range_test(frame, mode=results[0].mode,
                           suggestions=runs[0]["suggestions"] if len(runs) == 1 else None,
@@ -116,138 +120,148 @@ def smooth_losses(losses: np.ndarray, beta: float = 0.98) -> np.ndarray:
     return out
 
 
-@contextlib.contextmanager
-def preserved_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None):
-    """Snapshot model (parameters and BatchNorm statistics), optimizer and RNG; restore on exit.
+@dataclass(frozen=True)
+class Sweep:
+    """The lr ramp of a range test: lr_min -> lr_max over `steps` updates, "linear" (Smith's
+    range test) or "exp" (a geometric ramp, as fastai's lr_find). max_steps stops after that many
+    updates of the `steps`-long sweep, whose lrs stay as they are (a quick pass over a long
+    sweep's first steps, not a shorter sweep)."""
 
-    The snapshot lives on the CPU so the test does not double GPU memory, and it is restored in
-    `finally`, so an exception, a KeyboardInterrupt or a NaN leaves everything as it was.
-    """
-    model_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-    grads = [None if p.grad is None else p.grad.detach().to("cpu", copy=True)
-             for p in model.parameters()]
-    optim_state = copy.deepcopy(optimizer.state_dict()) if optimizer is not None else None
-    training = model.training
-    rng = rng_state()
-    try:
-        yield
-    finally:
-        model.load_state_dict(model_state)
-        model.train(training)
-        for p, g in zip(model.parameters(), grads):
-            p.grad = None if g is None else g.to(p.device)
-        if optimizer is not None:
-            optimizer.load_state_dict(optim_state)
-        set_rng_state(rng)
+    lr_min: float
+    lr_max: float
+    steps: int
+    mode: str = "linear"
+    max_steps: int | None = None
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ConfigError(f"mode {self.mode!r} is unknown; use 'linear' or 'exp'")
+        if (not all(isinstance(v, (int, float)) for v in (self.lr_min, self.lr_max))
+                or self.lr_min < 0):
+            raise ConfigError(f"lr_min ({self.lr_min!r}) must be a number >= 0")
+        if self.lr_min >= self.lr_max:
+            raise ConfigError(f"lr_min ({self.lr_min}) must be below lr_max ({self.lr_max})")
+        if self.mode == "exp" and self.lr_min <= 0:
+            raise ConfigError("lr_min must be > 0 for mode 'exp' (a geometric ramp cannot start "
+                              "at 0)")
+        if self.max_steps is not None and (not isinstance(self.max_steps, int)
+                                           or self.max_steps < 1):
+            raise ConfigError(f"max_steps ({self.max_steps!r}) must be a positive integer, or "
+                              "None")
+
+    @property
+    def run_steps(self) -> int:
+        return min(self.steps, self.max_steps or self.steps)
+
+    def schedule(self):
+        return (linear_range if self.mode == "linear" else exp_range)(self.lr_min, self.lr_max,
+                                                                       self.steps)
 
 
-def lr_range_test(model: torch.nn.Module, train, *, lr_min: float, lr_max: float, steps: int,
-                  mode: str = "linear", momentum=0.9, weight_decay=None,
-                  optimizer: str | torch.optim.Optimizer = "sgd", test=None,
-                  eval_every: int | None = None,
-                  log_every: int = 10, divergence_factor: float | None = 4.0,
-                  smoothing: float = 0.98, precision: str = "auto",
-                  channels_last: bool | None = None, progress: bool | None = None,
-                  config: dict | None = None, out_dir: str | Path | None = None,
-                  checkpoint_every: int = 0, resume: bool = False,
-                  overwrite: bool = False, max_steps: int | None = None) -> RangeTestResult:
-    """Sweep the lr from lr_min to lr_max over `steps` updates; the model is left as it was.
+@dataclass(frozen=True)
+class Divergence:
+    """The range test's stop rule: the smoothed train loss (bias-corrected EMA, `smoothing`)
+    above `factor` times its best so far. A NaN/inf loss always stops a run (the engine's rule).
+    The smoothing is also how the result's smooth_loss column is read."""
 
-    mode: "linear" (Smith's range test) or "exp" (geometric ramp, as fastai's lr_find).
+    factor: float = 4.0
+    smoothing: float = 0.98
+
+    def __post_init__(self):
+        if self.factor <= 1:
+            raise ConfigError(f"divergence_factor ({self.factor}) must be > 1, or None to "
+                              "disable")
+        if not 0 <= self.smoothing < 1:
+            raise ConfigError(f"smoothing ({self.smoothing}) must be in [0, 1)")
+
+    def __call__(self, losses: list[float]) -> bool:
+        smooth = smooth_losses(np.asarray(losses), self.smoothing)
+        return bool(smooth[-1] > self.factor * smooth.min())
+
+
+DEFAULT_SMOOTHING = 0.98
+
+
+def lr_range_test(model: torch.nn.Module, train, sweep: Sweep, *, momentum=0.9,
+                  weight_decay=None, optimizer="sgd", test=None, every: Every | None = None,
+                  stop: Divergence | None = Divergence(), out=None,
+                  compute: Compute | None = None, progress: bool | None = None
+                  ) -> RangeTestResult:
+    """Sweep the lr as `sweep` says; the model (and a given optimizer) is left as it was.
+
     momentum: a constant or a schedule (Fig 15a ramps 0.95 -> 0.85 over the sweep).
     weight_decay: a constant or schedule; None keeps the optimizer's own.
-    test: evaluated every `eval_every` updates (default: 20 points over the sweep); Smith reads
-    the range test off the test loss.
-    divergence_factor: stop once the smoothed train loss exceeds this factor times its best so far
-    (None: never; a NaN/inf loss always stops). It is checked every `log_every` updates and at
-    each evaluation.
-    out_dir, checkpoint_every, resume, overwrite: as for `fit`. The folder's settings include the
-    sweep's (lr_min, lr_max, mode, divergence_factor, smoothing, eval_every, log_every), so
-    resuming with any of them changed is refused. The model is left as it was in every case,
-    also after a resume (which loads the checkpoint into it) and after a RunInterrupted.
-    max_steps: stop after this many updates of the `steps`-long sweep, whose lrs stay as they are
-    (a quick pass over a long sweep's first steps, not a shorter sweep).
+    test: evaluated every `every.eval` updates (default: 20 points over the sweep); Smith reads
+    the range test off the test loss. every.log (default 10) is how often `stop` is consulted.
+    stop: the divergence rule (None: never stop early; a NaN/inf loss always stops).
+    out, compute: as for `fit`. The folder's settings include the sweep's (lr_min, lr_max, mode,
+    divergence factor, smoothing, eval_every, log_every), so resuming with any of them changed
+    is refused. The model is left as it was in every case, also after a resume (which loads
+    the checkpoint into it) and after a RunInterrupted.
     """
-    job, settings = range_test_job(
-        model, train, lr_min=lr_min, lr_max=lr_max, steps=steps, mode=mode, momentum=momentum,
-        weight_decay=weight_decay, optimizer=optimizer, test=test, eval_every=eval_every,
-        log_every=log_every, divergence_factor=divergence_factor, smoothing=smoothing,
-        precision=precision, config=config, out_dir=out_dir, checkpoint_every=checkpoint_every,
-        resume=resume, overwrite=overwrite, max_steps=max_steps)
+    job = range_test_job(model, train, sweep, momentum=momentum, weight_decay=weight_decay,
+                         optimizer=optimizer, test=test, every=every, stop=stop, out=out,
+                         compute=compute)
     user_optimizer = optimizer if isinstance(optimizer, torch.optim.Optimizer) else None
     with preserved_state(model, user_optimizer):
-        run = job.fit(channels_last=channels_last, progress=progress)
-    return range_test_result(run, settings)
+        run = train_group([job], EagerStepper, progress=progress)[0]
+    return range_test_result(job, run)
 
 
-def range_test_job(model: torch.nn.Module, train, *, lr_min: float, lr_max: float, steps: int,
-                   mode: str = "linear", momentum=0.9, weight_decay=None, optimizer="sgd",
-                   test=None, eval_every: int | None = None, log_every: int = 10,
-                   divergence_factor: float | None = 4.0, smoothing: float = 0.98,
-                   precision: str = "auto", config: dict | None = None,
-                   out_dir: str | Path | None = None, checkpoint_every: int = 0,
-                   resume: bool = False, overwrite: bool = False,
-                   max_steps: int | None = None) -> tuple[Job, dict]:
-    """The training run a range test is (the same loop with another schedule), as a fused.Job,
-    and the sweep's settings; `range_test_result` reads the run back. lr_range_test's arguments;
-    the job trains `model` itself (lr_range_test restores it afterwards, a Job does not)."""
-    if mode not in MODES:
-        raise ConfigError(f"mode {mode!r} is unknown; use 'linear' or 'exp'")
-    if not (isinstance(lr_min, (int, float)) and isinstance(lr_max, (int, float))) or lr_min < 0:
-        raise ConfigError(f"lr_min ({lr_min!r}) must be a number >= 0")
-    if lr_min >= lr_max:
-        raise ConfigError(f"lr_min ({lr_min}) must be below lr_max ({lr_max})")
-    if mode == "exp" and lr_min <= 0:
-        raise ConfigError("lr_min must be > 0 for mode 'exp' (a geometric ramp cannot start at 0)")
-    if divergence_factor is not None and divergence_factor <= 1:
-        raise ConfigError(f"divergence_factor ({divergence_factor}) must be > 1, or None to disable")
-    if not 0 <= smoothing < 1:
-        raise ConfigError(f"smoothing ({smoothing}) must be in [0, 1)")
-    schedule = (linear_range if mode == "linear" else exp_range)(lr_min, lr_max, steps)
-    if eval_every is None:
-        eval_every = max(1, steps // 20) if test is not None else 0
-    should_stop = _diverging(divergence_factor, smoothing) if divergence_factor else None
-    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
-        raise ConfigError(f"max_steps ({max_steps!r}) must be a positive integer, or None")
-    run_steps = min(steps, max_steps or steps)
-    log_every = min(log_every, run_steps)
-    sweep = {"lr_min": lr_min, "lr_max": lr_max, "steps": steps, "mode": mode,
-             "divergence_factor": divergence_factor, "smoothing": smoothing,
-             "eval_every": eval_every, "log_every": log_every,
-             **({"max_steps": run_steps} if run_steps < steps else {})}
-    settings = {**sweep, "weight_decay": (describe_schedule(weight_decay) if callable(weight_decay)
-                                          else weight_decay), **(config or {})}
-    # the sweep's settings go into fit's settings key: a resume must be the same sweep
-    # (log_every too: the divergence rule is consulted every log_every steps)
-    job = Job(model, train, run_steps, schedule, momentum, weight_decay, optimizer, test,
-              eval_every, log_every, out_dir, checkpoint_every, resume, overwrite, precision,
-              should_stop, {**(config or {}), "range_test": sweep})
-    return job, settings
+def range_test_job(model: torch.nn.Module, train, sweep: Sweep, *, momentum=0.9,
+                   weight_decay=None, optimizer="sgd", test=None, every: Every | None = None,
+                   stop: Divergence | None = Divergence(), out=None,
+                   compute: Compute | None = None) -> Job:
+    """The training run a range test is (the same engine with another schedule) as a Job;
+    lr_range_test's arguments. The job trains `model` itself: lr_range_test restores it
+    afterwards, a Job does not. `range_test_result(job, result)` reads the run back."""
+    if every is None:
+        every = Every(log=10, eval=max(1, sweep.steps // 20) if test is not None else 0)
+    every = replace(every, log=min(every.log, sweep.run_steps))
+    folder = as_folder(out)
+    if folder is not None:
+        # the sweep's settings go into the run's settings: a resume must be the same sweep
+        # (log_every too: the divergence rule is consulted every log_every steps)
+        folder = replace(folder, config={**folder.config, "range_test": _sweep_settings(
+            sweep, stop, every)})
+    return Job(model, train, sweep.run_steps, sweep.schedule(), momentum, weight_decay,
+               optimizer, test, every, folder, compute or Compute(), stop)
 
 
-def range_test_result(run, settings: dict) -> RangeTestResult:
-    """The RangeTestResult of a range test's finished run (a fit RunResult)."""
-    return RangeTestResult(run.metrics, settings["mode"], run.status,
-                           {**settings, "steps_done": run.steps_done})
+def _sweep_settings(sweep: Sweep, stop: Divergence | None, every: Every) -> dict:
+    return {"lr_min": sweep.lr_min, "lr_max": sweep.lr_max, "steps": sweep.steps,
+            "mode": sweep.mode, "divergence_factor": stop.factor if stop else None,
+            "smoothing": stop.smoothing if stop else DEFAULT_SMOOTHING,
+            "eval_every": every.eval, "log_every": every.log,
+            **({"max_steps": sweep.run_steps} if sweep.run_steps < sweep.steps else {})}
 
 
-def _diverging(factor: float, beta: float):
-    def should_stop(losses: list[float]) -> bool:
-        smooth = smooth_losses(np.asarray(losses), beta)
-        return bool(smooth[-1] > factor * smooth.min())
-    return should_stop
+def range_test_result(job: Job, run: RunResult) -> RangeTestResult:
+    """The RangeTestResult of a range-test job's finished run: the sweep is read off the job
+    (its lr schedule, its stop rule, its cadence), so nothing travels beside it."""
+    ramp = job.lr
+    sweep = Sweep(ramp.start, ramp.end, ramp.total, "linear" if ramp.kind == "linear_range" else "exp",
+                  job.steps if job.steps < ramp.total else None)
+    stop = job.should_stop if isinstance(job.should_stop, Divergence) else None
+    wd = job.weight_decay
+    settings = {**_sweep_settings(sweep, stop, job.every),
+                "weight_decay": None if wd is None else (
+                    wd.value if getattr(wd, "kind", None) == "constant" else describe_schedule(wd)),
+                **(job.out.config if job.out else {}), "steps_done": run.steps_done}
+    settings.pop("range_test", None)
+    return RangeTestResult(run.metrics, sweep.mode, run.status, settings)
 
 
-def weight_decay_sweep(model: torch.nn.Module, train, *, weight_decays, **range_test_kwargs
-                       ) -> list[RangeTestResult]:
+def weight_decay_sweep(model: torch.nn.Module, train, sweep: Sweep, *, weight_decays,
+                       out=None, **range_test_kwargs) -> list[RangeTestResult]:
     """One range test per weight decay, each from the same initial state and data order
-    (Smith 2018 Figs 5b, 11b, 15a). With `out_dir`, each run has its own folder in it,
-    `weight_decay=<value>`."""
-    out_dir = range_test_kwargs.pop("out_dir", None)
+    (Smith 2018 Figs 5b, 11b, 15a). With `out` (a path or a Folder), each run has its own
+    folder in it, `weight_decay=<value>`, resumed or overwritten as the Folder says."""
+    out = as_folder(out)
     results = []
     for wd in weight_decays:
-        folder = None if out_dir is None else Path(out_dir) / f"weight_decay={float(wd)!r}"
-        results.append(lr_range_test(model, train, weight_decay=float(wd), out_dir=folder,
+        folder = None if out is None else replace(out, path=out.path / f"weight_decay={float(wd)!r}")
+        results.append(lr_range_test(model, train, sweep, weight_decay=float(wd), out=folder,
                                      **range_test_kwargs))
     return results
 

@@ -36,7 +36,8 @@ from paperlib.paper.notebook import data_root  # noqa: E402
 from paperlib.paper.profiles import (eval_subset_for, jittered, runs_for,  # noqa: E402
                                      smith_log_run)
 from paperlib.provenance import provenance  # noqa: E402
-from paperlib.train import evaluate, fit, resolve_device  # noqa: E402
+from paperlib.device import resolve_device  # noqa: E402
+from paperlib.engine import Compute, Every, evaluate, fit  # noqa: E402
 
 # Smith's log, iterations 0..1000 (test: 6,400 images; train: the loss line of that iteration).
 SMITH = {200: {"accuracy": 0.497969, "loss": 1.342}, 400: {"accuracy": 0.581406, "loss": 1.18249},
@@ -115,8 +116,8 @@ def main(argv=None) -> int:
         return False
 
     fit(model, splits.train(batch_size, args.seed), steps=args.steps, lr=lr_s, momentum=mom_s,
-        weight_decay=spec.weight_decay, optimizer=spec.optimizer, log_every=200,
-        precision=args.precision, should_stop=at_block, progress=False)
+        weight_decay=spec.weight_decay, optimizer=spec.optimizer, every=Every(log=200),
+        compute=Compute(args.precision), should_stop=at_block, progress=False)
     smith_train = smith_train_losses(Path(__file__).resolve().parents[2] / "shared" / "paper"
                                      / "logs" / LOG)
     print(f"\n{'iter':>5} | {'Smith acc/loss':>15} | " + " | ".join(f"{v:>24}" for v in views)

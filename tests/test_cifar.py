@@ -16,6 +16,7 @@ from PIL import Image
 
 from paperlib import cifar
 from paperlib.cifar import ImageSplit, load_split
+from paperlib.data import decode, sources
 from paperlib.data import NormStats
 from paperlib.errors import ConfigError, DataError, DatasetNotFoundError
 
@@ -216,7 +217,7 @@ def test_archive_is_decoded_once_and_cached(jpeg_root, cache, monkeypatch):
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again although a cache exists")
 
-    monkeypatch.setattr(cifar, "_decode_images", no_decoding)
+    monkeypatch.setattr(decode, "_decode_images", no_decoding)
     again = load_split("cifar10", "train", root=jpeg_root, cache_dir=cache)
     np.testing.assert_array_equal(again.images, first.images)
     np.testing.assert_array_equal(again.labels, first.labels)
@@ -358,7 +359,7 @@ def test_failed_download_is_reported(tmp_path, cache, monkeypatch):
     def offline(dataset, dest):
         raise OSError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(cifar, "_download_torchvision", offline)
+    monkeypatch.setattr(sources, "_download_torchvision", offline)
     with pytest.raises(DatasetNotFoundError, match="name resolution"):
         load_split("cifar100", "train", root=tmp_path, cache_dir=cache)
 
@@ -370,7 +371,7 @@ def test_download_goes_to_the_cache_and_is_reused(tmp_path, cache, monkeypatch):
         calls.append((dataset, dest))
         write_cifar10_pickles(dest)
 
-    monkeypatch.setattr(cifar, "_download_torchvision", fake_download)
+    monkeypatch.setattr(sources, "_download_torchvision", fake_download)
     split = load_split("cifar10", "train", root=tmp_path / "empty", cache_dir=cache)
     assert len(split) == 100 and split.label == "CIFAR-10"
     assert "torchvision download" in split.source

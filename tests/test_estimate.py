@@ -4,7 +4,7 @@ import pytest
 from paperlib.cli import main
 from paperlib.paper import estimate as E
 from paperlib.paper.profiles import FIGURES
-from paperlib.progress import FigureProgress, format_duration, show_progress
+from paperlib.progress import FigureBar, format_duration, show_progress
 
 
 def test_the_paper_profile_is_66_runs_and_625_million_training_images():
@@ -32,18 +32,33 @@ def test_max_steps_shrinks_the_work_to_the_first_steps():
     assert set(plan["steps"]) == {2} and len(plan) == 3
 
 
-def test_the_rate_between_two_probed_batches_is_interpolated_in_log_batch():
-    rates = {128: 100.0, 512: 300.0}
-    assert E._rate_at(128, rates) == 100.0 and E._rate_at(512, rates) == 300.0
-    assert E._rate_at(256, rates) == pytest.approx(200.0)
-    assert E._rate_at(200, {200: 5.0}) == 5.0
+def test_a_step_costs_a_fixed_part_and_a_part_per_image_read_off_two_probed_batches():
+    probe = E.Probe(a=(0.01, 0.02), b=(0.001, 0.002), eval_image=1e-4, checkpoint=0.1,
+                    flush=0.01)
+    assert probe.step(100, 0) == pytest.approx(0.11) and probe.step(100, 1) == pytest.approx(0.22)
+    # two runs of 100 fused into one step share the fixed part
+    assert probe.step(200, 0) == pytest.approx(0.21)
+    assert probe.step(200, 0) < 2 * probe.step(100, 0)
 
 
-def test_the_smoke_estimate_probes_each_figure_and_prints_a_total(capsys):
-    table = E.estimate(E.work(["fig8b"], "smoke"), device="cpu", probe_steps=1)
-    assert list(table["figure"]) == ["fig8b"] and table["estimate_s"].iloc[0] > 0
+def test_the_smoke_estimate_probes_each_model_once_prints_as_it_goes_and_a_total():
+    lines = []
+    table = E.estimate(E.work(["fig8a", "fig8b"], "smoke"), device="cpu", log=lines.append)
+    assert list(table["figure"]) == ["fig8a", "fig8b"]
+    assert (table["estimate_low_s"] <= table["estimate_s"]).all()
+    assert (table["estimate_s"] <= table["estimate_high_s"]).all()
+    assert len(lines) == 1 and "probed resnet8" in lines[0]  # one model, one optimizer
     text = E.describe(table, "smoke", device="cpu")
-    assert "fig8b" in text and "total" in text and "M train" in text
+    assert "fig8b" in text and "total" in text and "M train" in text and "day" not in text
+
+
+def test_the_paper_estimate_finishes_in_seconds_and_asks_before_more_than_a_day(capsys):
+    import time
+    started = time.perf_counter()
+    assert main(["estimate", "--profile", "paper", "--device", "cpu"]) == 0
+    assert time.perf_counter() - started < 30
+    out = capsys.readouterr().out
+    assert "66 runs" in out and "more than a day" in out and "CONFIRM=1" in out
 
 
 def test_the_cli_estimate_refuses_an_unknown_figure_in_one_line(capsys):
@@ -63,10 +78,26 @@ def test_progress_shows_only_where_someone_is_watching(monkeypatch):
     assert show_progress() is False
 
 
-def test_time_left_scales_the_elapsed_time_by_the_images_still_to_train(monkeypatch):
-    clock = iter([0.0, 10.0])
+def test_time_left_is_the_images_still_to_train_over_the_rate_so_far(monkeypatch):
+    import types
+    clock = iter([0.0, 10.0, 10.0, 10.0, 10.0])
     monkeypatch.setattr("paperlib.progress.time.perf_counter", lambda: next(clock))
-    bar = FigureProgress("fig8b", [100, 300], show=False)
-    bar.advance(0)  # 100 images in 10 s: 300 left take 30 s
+    jobs = [types.SimpleNamespace(batch_size=10, steps=10),
+            types.SimpleNamespace(batch_size=10, steps=30)]
+    bar = FigureBar("fig8b", jobs, ["a", "b"], show=False)
+    bar.group(jobs[:1], 0).update(10)  # run a's 100 images in 10 s: b's 300 take 30 s
     assert bar.time_left() == "30 s"
     assert format_duration(5400) == "1.5 h" and format_duration(3 * 86400) == "3.0 days"
+
+
+def test_a_bar_shows_in_a_kernel_only_when_the_cell_came_from_a_person(monkeypatch):
+    import types
+
+    from paperlib import progress
+    monkeypatch.delenv("PAPERLIB_PROGRESS", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    for allow_stdin, shown in ((True, True), (False, False)):
+        kernel = types.SimpleNamespace(
+            get_parent=lambda a=allow_stdin: {"content": {"allow_stdin": a}})
+        monkeypatch.setattr(progress, "_kernel", lambda k=kernel: k)
+        assert show_progress() is shown  # JupyterLab allows stdin; papermill and nbval do not

@@ -1,4 +1,4 @@
-"""Fused runs (paperlib.fused) train each member as fit would train it alone.
+"""Fused runs (the engine's stacked stepper) train each member as it would train alone.
 
 Compared in float64, where the two paths agree to rounding, so that every tensor can be checked
 on its own (in fp32 the summation order of grouped convolutions shows; see
@@ -6,6 +6,7 @@ benchmarks/fused_check.py, which CI runs in fp32).
 """
 import json
 import shutil
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -14,7 +15,9 @@ from helpers import synthetic_loaders, tiny_model
 
 from paperlib import schedules as S
 from paperlib.errors import ConfigError
-from paperlib.fused import (FusedRun, Job, StackedModels, fit_many, fusion_groups, resolve_fuse)
+from paperlib.engine import Compute, Every, Folder, Job, StackedModels, fit_many, fusion_groups
+from paperlib.engine.loop import train_group
+from paperlib.engine.steppers import CapturedStepper, EagerStepper, StackedStepper
 from paperlib.models import build_model
 
 STEPS = 12
@@ -34,7 +37,15 @@ class Float64:
         return ((x.double(), y) for x, y in self.loader)
 
 
-def _jobs(n=3, *, optimizer="caffe-nesterov", lrs=None, out=None, **kw):
+def alone(job):
+    return train_group([job], EagerStepper)[0]
+
+
+def stacked(jobs):
+    return train_group(jobs, StackedStepper)
+
+
+def _jobs(n=3, *, optimizer="caffe-nesterov", lrs=None, out=None, checkpoint=0, resume=False):
     test = Float64(synthetic_loaders()[1])  # one test loader: members are scored on it together
     jobs = []
     for i in range(n):
@@ -44,9 +55,9 @@ def _jobs(n=3, *, optimizer="caffe-nesterov", lrs=None, out=None, **kw):
         lr_max = (lrs or [0.1 * (i + 1) for i in range(n)])[i]
         lr, mom = S.one_cycle("smith", lr_max / 10, lr_max, STEPS // 2, STEPS, mom_max=0.95,
                               mom_min=0.85)
-        jobs.append(Job(model, Float64(train), STEPS, lr, mom, 1e-4 * (i + 1), optimizer,
-                        test=test, eval_every=4, log_every=4, precision="fp32",
-                        out_dir=None if out is None else out / f"run{i}", **kw))
+        folder = None if out is None else Folder(out / f"run{i}", resume=resume)
+        jobs.append(Job(model, Float64(train), STEPS, lr, mom, 1e-4 * (i + 1), optimizer, test,
+                        Every(log=4, eval=4, checkpoint=checkpoint), folder, Compute("fp32")))
     return jobs
 
 
@@ -75,8 +86,8 @@ def _assert_same_rows(a: pd.DataFrame, b: pd.DataFrame):
 @pytest.mark.parametrize("optimizer", ["caffe-nesterov", "caffe-sgd", "sgd", "nesterov"])
 def test_fused_members_train_exactly_as_they_would_apart(optimizer):
     apart, fused = _jobs(optimizer=optimizer), _jobs(optimizer=optimizer)
-    expected = [job.fit() for job in apart]
-    results = FusedRun(fused).run()
+    expected = [alone(job) for job in apart]
+    results = stacked(fused)
     for job_a, job_f, want, got in zip(apart, fused, expected, results):
         assert got.status == "completed" and got.steps_done == STEPS
         _assert_same_rows(want.metrics, got.metrics)
@@ -90,13 +101,13 @@ def test_gresnet56_multipliers_and_shards_train_as_apart():
             torch.manual_seed(i)
             model = build_model("gresnet56", bn_shards=4).double()
             out.append(Job(model, Float64(synthetic_loaders(seed=i, batch_size=16)[0]), 3,
-                           0.2 * (i + 1), 0.9, 1e-4, "caffe-nesterov", log_every=3,
-                           precision="fp32"))
+                           0.2 * (i + 1), 0.9, 1e-4, "caffe-nesterov", every=Every(log=3),
+                           compute=Compute("fp32")))
         return out
     apart, fused = jobs(), jobs()
     for job in apart:
-        job.fit()
-    FusedRun(fused).run()
+        alone(job)
+    stacked(fused)
     for a, b in zip(apart, fused):
         _assert_same_state(a.model, b.model)
 
@@ -104,8 +115,8 @@ def test_gresnet56_multipliers_and_shards_train_as_apart():
 def test_each_member_writes_the_run_folder_fit_would(tmp_path):
     apart, fused = _jobs(2, out=tmp_path / "apart"), _jobs(2, out=tmp_path / "fused")
     for job in apart:
-        job.fit()
-    FusedRun(fused).run()
+        alone(job)
+    stacked(fused)
     for i in range(2):
         a, f = tmp_path / "apart" / f"run{i}", tmp_path / "fused" / f"run{i}"
         doc_a, doc_f = (json.loads((d / "run.json").read_text()) for d in (a, f))
@@ -117,8 +128,8 @@ def test_each_member_writes_the_run_folder_fit_would(tmp_path):
 
 
 def test_a_fused_checkpoint_resumes_under_fit_to_the_fused_end(tmp_path):
-    whole = _jobs(2, out=tmp_path / "whole", checkpoint_every=STEPS // 2)
-    FusedRun(whole).run()
+    whole = _jobs(2, out=tmp_path / "whole", checkpoint=STEPS // 2)
+    stacked(whole)
     # the same folders as a fused run stopped after its mid-run checkpoint would leave them
     shutil.copytree(tmp_path / "whole", tmp_path / "cut")
     for i in range(2):
@@ -128,7 +139,7 @@ def test_a_fused_checkpoint_resumes_under_fit_to_the_fused_end(tmp_path):
         (run / "run.json").write_text(json.dumps({**doc, "status": "interrupted"}))
     resumed = _jobs(2, out=tmp_path / "cut", resume=True)
     for i, job in enumerate(resumed):
-        result = job.fit()
+        result = alone(job)
         assert result.status == "completed"
         _assert_same_state(whole[i].model, job.model)
         _assert_same_rows(pd.read_csv(tmp_path / "whole" / f"run{i}" / "metrics.csv"),
@@ -138,8 +149,8 @@ def test_a_fused_checkpoint_resumes_under_fit_to_the_fused_end(tmp_path):
 def test_a_diverging_member_is_recorded_and_the_others_train_as_apart():
     lrs = [0.1, 1e6, 0.3]
     apart, fused = _jobs(lrs=lrs), _jobs(lrs=lrs)
-    expected = [job.fit() for job in apart]
-    results = FusedRun(fused).run()
+    expected = [alone(job) for job in apart]
+    results = stacked(fused)
     assert expected[1].status == results[1].status == "diverged"
     assert results[1].diverged_at == expected[1].diverged_at
     for i in (0, 2):
@@ -149,15 +160,16 @@ def test_a_diverging_member_is_recorded_and_the_others_train_as_apart():
 
 
 def test_should_stop_ends_one_member_where_fit_would_and_not_the_others():
+    def stop(losses):
+        return len(losses) >= 8
     fused = _jobs(2)
-    fused[0].should_stop = lambda losses: len(losses) >= 8
-    alone = _jobs(2)[0]
-    alone.should_stop = fused[0].should_stop
-    want = alone.fit()
-    got = FusedRun(fused).run()
+    fused[0] = replace(fused[0], should_stop=stop)
+    single = replace(_jobs(2)[0], should_stop=stop)
+    want = alone(single)
+    got = stacked(fused)
     assert want.status == got[0].status == "stopped" and got[0].steps_done == want.steps_done == 8
     assert got[1].status == "completed" and got[1].steps_done == STEPS
-    _assert_same_state(alone.model, fused[0].model)
+    _assert_same_state(single.model, fused[0].model)
 
 
 def test_jobs_group_by_model_settings_batch_and_optimizer():
@@ -165,7 +177,7 @@ def test_jobs_group_by_model_settings_batch_and_optimizer():
     train16, _ = synthetic_loaders(batch_size=16)
 
     def job(model, train=train32, optimizer="sgd"):
-        return Job(model, train, 5, 0.1, optimizer=optimizer, test=test, eval_every=5)
+        return Job(model, train, 5, 0.1, optimizer=optimizer, test=test, every=Every(eval=5))
     jobs = [job(tiny_model(0)), job(tiny_model(1)), job(tiny_model(2), train16),
             job(build_model("resnet8", bn_shards=2)), job(tiny_model(3), optimizer="nesterov"),
             job(tiny_model(4)), job(build_model("resnet14"))]
@@ -174,19 +186,31 @@ def test_jobs_group_by_model_settings_batch_and_optimizer():
 
 
 def test_fusing_is_off_on_the_cpu_unless_asked_and_bad_values_are_refused():
-    cpu = torch.device("cpu")
-    assert resolve_fuse("auto", cpu) is False and resolve_fuse(True, cpu) is True
+    jobs = _jobs(2)
+    steppers = []
+    original = train_group
+
+    def spy(group, stepper, **kw):
+        steppers.append(stepper)
+        return original(group, stepper, **kw)
+    import paperlib.engine.loop as loop
+    loop.train_group, saved = spy, loop.train_group
+    try:
+        fit_many(jobs)  # auto: alone on the CPU
+        fit_many(_jobs(2), fuse="on")
+    finally:
+        loop.train_group = saved
+    assert steppers == [EagerStepper, EagerStepper, StackedStepper]
     with pytest.raises(ConfigError, match="fuse"):
-        resolve_fuse("yes", cpu)
-    train, _ = synthetic_loaders()
-    with pytest.raises(ConfigError, match="cannot be fused"):
-        FusedRun([Job(tiny_model(), train, 3, 0.1), Job(build_model("resnet14"), train, 3, 0.1)])
+        fit_many(jobs, fuse="yes")
+    with pytest.raises(ConfigError, match="capture"):
+        fit_many(jobs, capture="on")
 
 
 def test_fit_many_returns_one_result_per_job_in_order_fused_or_not():
-    for fuse in (False, True):
+    for fuse in ("off", "on"):
         jobs = _jobs(3)
-        jobs[1].steps = 8  # another group
+        jobs[1] = replace(jobs[1], steps=8)  # another group
         done = []
         results = fit_many(jobs, fuse=fuse, on_done=lambda i, r: done.append(i))
         assert sorted(done) == [0, 1, 2]
@@ -221,11 +245,11 @@ def test_the_captured_step_trains_as_the_eager_one_on_cuda():
                                  seed=i)
             lr, mom = S.one_cycle("smith", 0.01, 0.1 * (i + 1), 6, STEPS, mom_max=0.95,
                                   mom_min=0.85)
-            out.append(Job(model, train, STEPS, lr, mom, 1e-4, "caffe-nesterov", test=test,
-                           eval_every=4, log_every=4, precision="fp32"))
+            out.append(Job(model, train, STEPS, lr, mom, 1e-4, "caffe-nesterov", test,
+                           Every(log=4, eval=4), compute=Compute("fp32")))
         return out
     eager, captured = jobs(), jobs()
-    want, got = FusedRun(eager, capture=False).run(), FusedRun(captured, capture=True).run()
+    want, got = stacked(eager), train_group(captured, CapturedStepper)
     for a, b, ra, rb in zip(eager, captured, want, got):
         # the same kernels in the same order: equal up to nondeterministic cuDNN choices
         _assert_same_rows(ra.metrics, rb.metrics)

@@ -101,14 +101,14 @@ def _train(out_dir):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from helpers import synthetic_loaders, tiny_model
 
-    from paperlib.train import fit
+    from paperlib import schedules as S
+    from paperlib.engine import Compute, Every, Folder, fit
     torch.set_num_threads(1)
     train, test = synthetic_loaders(batch_size=64)
-    from paperlib import schedules as S
     lr, mom = S.one_cycle("smith", 0.01, 0.1, STEPS // 2, STEPS, mom_max=0.95, mom_min=0.85)
     result = fit(tiny_model(), train, steps=STEPS, lr=lr, momentum=mom, weight_decay=1e-4,
-                 test=test, eval_every=50, log_every=10, out_dir=out_dir, checkpoint_every=25,
-                 resume=True, precision="fp32", progress=False)
+                 test=test, every=Every(log=10, eval=50, checkpoint=25),
+                 out=Folder(out_dir, resume=True), compute=Compute("fp32"), progress=False)
     return result.status
 
 

@@ -92,6 +92,8 @@ def test_papermill_stops_in_the_first_cells_on_bad_parameters(tmp_path, paramete
                                    progress_bar=False, cwd=str(tmp_path))
     assert failure.value.exec_count <= 4  # imports, parameters, injected, checks: nothing ran
     assert not (tmp_path / "figures").exists()
+    # the error's one line, not ~55 lines of library frames around it
+    assert failure.value.traceback == [f"paperlib: error: {failure.value.evalue}"]
 
 
 @pytest.mark.slow

@@ -9,9 +9,21 @@ import torch
 
 from helpers import synthetic_loaders, tiny_model
 from paperlib.errors import ConfigError
-from paperlib.range_test import (RangeTestResult, load_range_tests, lr_range_test,
-                                 preserved_state, save_range_tests, smooth_losses, suggest_smith,
+from paperlib.engine import Every, Folder, preserved_state
+from paperlib.range_test import (Divergence, RangeTestResult, Sweep, load_range_tests,
+                                 lr_range_test, save_range_tests, smooth_losses, suggest_smith,
                                  suggest_steep, suggest_valley, weight_decay_sweep)
+
+
+def _folder_sweep(model, train, *, out, resume=False, lr_min=0.01, lr_max=1.0, steps=40,
+                  mode="linear", log_every=3, eval_every=0, checkpoint_every=0,
+                  divergence_factor=4.0, smoothing=0.98, **kw):
+    """A range test with a run folder, its settings spelled out flat as the tests vary them."""
+    stop = Divergence(divergence_factor, smoothing) if divergence_factor else None
+    return lr_range_test(model, train, Sweep(lr_min, lr_max, steps, mode),
+                         every=Every(log=log_every, eval=eval_every,
+                                     checkpoint=checkpoint_every),
+                         stop=stop, out=Folder(out, resume=resume), **kw)
 
 
 def _state(model, optimizer=None):
@@ -50,8 +62,7 @@ def _warm_optimizer(model, train):
 @pytest.mark.parametrize("mode", ["linear", "exp"])
 def test_lr_history_is_exactly_the_ramp(mode):
     train, _ = synthetic_loaders()
-    result = lr_range_test(tiny_model(), train, lr_min=1e-3, lr_max=1.0, steps=30, mode=mode,
-                           divergence_factor=None)
+    result = lr_range_test(tiny_model(), train, Sweep(1e-3, 1.0, 30, mode), stop=None)
     lrs = result.train["lr"].to_numpy()
     assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1.0)
     if mode == "linear":
@@ -68,8 +79,8 @@ def test_state_is_restored_exactly_after_a_completed_test():
     torch.manual_seed(123)
     expected_draw = torch.rand(3)
     torch.manual_seed(123)
-    lr_range_test(model, train, lr_min=0.01, lr_max=1.0, steps=20, optimizer=opt, test=test,
-                  eval_every=10)
+    lr_range_test(model, train, Sweep(0.01, 1.0, 20), optimizer=opt, test=test,
+                  every=Every(log=10, eval=10))
     assert torch.equal(torch.rand(3), expected_draw)  # RNG as if the test never ran
     _assert_same(before, _state(model, opt))
     assert model.training
@@ -94,7 +105,7 @@ def test_state_is_restored_when_the_sweep_is_interrupted(failure):
     handle = model.register_forward_pre_hook(hook)
     py_state = random.getstate()
     with pytest.raises(failure):
-        lr_range_test(model, train, lr_min=0.01, lr_max=1.0, steps=20, optimizer=opt)
+        lr_range_test(model, train, Sweep(0.01, 1.0, 20), optimizer=opt)
     handle.remove()
     _assert_same(before, _state(model, opt))
     assert random.getstate() == py_state
@@ -104,8 +115,7 @@ def test_divergence_stops_the_sweep_and_the_state_comes_back():
     train, _ = synthetic_loaders()
     model = tiny_model()
     before = _state(model)
-    result = lr_range_test(model, train, lr_min=0.01, lr_max=1e6, steps=60, mode="exp",
-                           log_every=2)
+    result = lr_range_test(model, train, Sweep(0.01, 1e6, 60, "exp"), every=Every(log=2))
     assert result.status in ("stopped", "diverged")
     assert len(result.train) < 60
     _assert_same(before, _state(model))
@@ -114,8 +124,8 @@ def test_divergence_stops_the_sweep_and_the_state_comes_back():
 def test_weight_decay_sweep_starts_every_run_from_the_same_state():
     train, _ = synthetic_loaders()
     model = tiny_model()
-    results = weight_decay_sweep(model, train, weight_decays=[1e-3, 1e-5], lr_min=0.01,
-                                 lr_max=0.5, steps=6, log_every=3)
+    results = weight_decay_sweep(model, train, Sweep(0.01, 0.5, 6), weight_decays=[1e-3, 1e-5],
+                                 every=Every(log=3))
     first = [r.train["loss"].iloc[0] for r in results]
     assert first[0] == first[1]  # same weights and same first batch
     assert [r.train["weight_decay"].iloc[0] for r in results] == [1e-3, 1e-5]
@@ -164,8 +174,8 @@ def test_valley_and_steep_on_a_known_curve():
 def test_save_and_load_round_trip(tmp_path):
     train, test = synthetic_loaders()
     model = tiny_model()
-    results = weight_decay_sweep(model, train, weight_decays=[1e-4, 1e-3], lr_min=0.01,
-                                 lr_max=0.5, steps=10, log_every=5, test=test, eval_every=5)
+    results = weight_decay_sweep(model, train, Sweep(0.01, 0.5, 10), weight_decays=[1e-4, 1e-3],
+                                 test=test, every=Every(log=5, eval=5))
     doc = save_range_tests(results, tmp_path)
     for name in ("lr_find.csv", "lr_find.json", "lr_find.png"):
         assert (tmp_path / name).stat().st_size > 0
@@ -176,11 +186,15 @@ def test_save_and_load_round_trip(tmp_path):
 def test_bad_range_arguments():
     train, _ = synthetic_loaders()
     with pytest.raises(ConfigError, match="lr_min"):
-        lr_range_test(tiny_model(), train, lr_min=1.0, lr_max=0.1, steps=5)
+        lr_range_test(tiny_model(), train, Sweep(1.0, 0.1, 5))
     with pytest.raises(ConfigError, match="mode"):
-        lr_range_test(tiny_model(), train, lr_min=0.1, lr_max=1.0, steps=5, mode="cosine")
+        lr_range_test(tiny_model(), train, Sweep(0.1, 1.0, 5, "cosine"))
     with pytest.raises(ConfigError, match="lr_min must be > 0"):
-        lr_range_test(tiny_model(), train, lr_min=0.0, lr_max=1.0, steps=5, mode="exp")
+        lr_range_test(tiny_model(), train, Sweep(0.0, 1.0, 5, "exp"))
+    with pytest.raises(ConfigError, match="divergence_factor"):
+        Divergence(factor=1.0)
+    with pytest.raises(ConfigError, match="max_steps"):
+        Sweep(0.1, 1.0, 5, max_steps=0)
 
 
 def test_preserved_state_without_optimizer_restores_bn_statistics():
@@ -195,15 +209,15 @@ def test_preserved_state_without_optimizer_restores_bn_statistics():
 def test_range_test_runs_on_a_plain_dataloader_with_the_users_optimizer():
     from torch.utils.data import DataLoader, TensorDataset
 
-    from paperlib.train import LoaderBatches
+    from paperlib.data import LoaderBatches
     torch.manual_seed(0)
     x, y = torch.randn(96, 3, 32, 32), torch.randint(0, 10, (96,))
     loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
     model = tiny_model()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     before = _state(model, opt)
-    result = lr_range_test(model, LoaderBatches(loader), lr_min=1e-5, lr_max=1e-1, steps=7,
-                           mode="exp", optimizer=opt, momentum=0.9, divergence_factor=None)
+    result = lr_range_test(model, LoaderBatches(loader), Sweep(1e-5, 1e-1, 7, "exp"),
+                           optimizer=opt, momentum=0.9, stop=None)
     assert len(result.train) == 7  # more steps than the loader has batches: it restarts
     _assert_same(before, _state(model, opt))
 
@@ -212,14 +226,14 @@ def test_gradients_are_restored_too():
     train, _ = synthetic_loaders()
     model = tiny_model()
     assert all(p.grad is None for p in model.parameters())
-    lr_range_test(model, train, lr_min=0.01, lr_max=0.1, steps=3)
+    lr_range_test(model, train, Sweep(0.01, 0.1, 3))
     assert all(p.grad is None for p in model.parameters())
 
 
 def test_a_sweep_reloads_run_by_run_even_for_close_weight_decays(tmp_path):
     train, _ = synthetic_loaders()
-    results = weight_decay_sweep(tiny_model(), train, weight_decays=[0.0, 1e-9], lr_min=0.01,
-                                 lr_max=0.5, steps=4, log_every=2)
+    results = weight_decay_sweep(tiny_model(), train, Sweep(0.01, 0.5, 4),
+                                 weight_decays=[0.0, 1e-9], every=Every(log=2))
     save_range_tests(results, tmp_path)
     back = load_range_tests(tmp_path / "lr_find.csv")
     assert [len(r.train) for r in back] == [4, 4]
@@ -260,14 +274,14 @@ def test_resuming_a_finished_sweep_trains_nothing_and_returns_the_stored_rows(st
     train, test = synthetic_loaders()
     poison_at = kwargs.pop("poison_at", None)
     args = {**dict(lr_min=0.01, lr_max=1.0, steps=40, log_every=3, test=test, eval_every=10,
-                   checkpoint_every=10, out_dir=tmp_path), **kwargs}
+                   checkpoint_every=10, out=tmp_path), **kwargs}
     model = tiny_model() if poison_at is None else _poisoned(tiny_model(), poison_at)
-    first = lr_range_test(model, train, **args)
+    first = _folder_sweep(model, train, **args)
     assert first.status == status
     model = tiny_model(seed=1)
     before = _state(model)
     calls = _counting(model)
-    again = lr_range_test(model, train, resume=True, **args)
+    again = _folder_sweep(model, train, resume=True, **args)
     assert calls["n"] == 0
     pd.testing.assert_frame_equal(again.metrics, first.metrics, check_exact=True)
     assert (again.status, again.settings) == (first.status, first.settings)
@@ -291,18 +305,18 @@ def test_resuming_a_different_sweep_is_refused_in_one_line(change, ended, tmp_pa
                 raise Boom()
         model.register_forward_pre_hook(crash)
     with contextlib.nullcontext() if ended else pytest.raises(Boom):
-        first = lr_range_test(model, train, out_dir=tmp_path, **args)
+        first = _folder_sweep(model, train, out=tmp_path, **args)
     if ended:  # stopped by the divergence rule: run.json's settings are compared
         assert first.status == "stopped"
     with pytest.raises(CheckpointError, match="other settings") as refused:
-        lr_range_test(tiny_model(), train, out_dir=tmp_path, resume=True, **{**args, **change})
+        _folder_sweep(tiny_model(), train, out=tmp_path, resume=True, **{**args, **change})
     assert "\n" not in str(refused.value)
 
 
 def test_the_model_and_optimizer_are_as_before_after_a_crashed_and_a_resumed_sweep(tmp_path):
     train, test = synthetic_loaders()
     args = dict(lr_min=0.01, lr_max=1.0, steps=20, log_every=4, test=test, eval_every=5,
-                checkpoint_every=5, out_dir=tmp_path)
+                checkpoint_every=5, out=tmp_path)
     model = tiny_model()
     opt = _warm_optimizer(model, train)
     before = _state(model, opt)
@@ -315,10 +329,10 @@ def test_the_model_and_optimizer_are_as_before_after_a_crashed_and_a_resumed_swe
     handle = model.register_forward_pre_hook(crash)
     py_state = random.getstate()
     with pytest.raises(Boom):
-        lr_range_test(model, train, optimizer=opt, **args)
+        _folder_sweep(model, train, optimizer=opt, **args)
     handle.remove()
     _assert_same(before, _state(model, opt))
-    result = lr_range_test(model, train, optimizer=opt, resume=True, **args)
+    result = _folder_sweep(model, train, optimizer=opt, resume=True, **args)
     assert result.status == "completed" and result.settings["steps_done"] == 20
     _assert_same(before, _state(model, opt))  # though the resume loaded step 10's checkpoint
     assert random.getstate() == py_state and model.training
@@ -326,12 +340,13 @@ def test_the_model_and_optimizer_are_as_before_after_a_crashed_and_a_resumed_swe
 
 def test_a_weight_decay_sweep_keeps_each_run_in_its_own_folder(tmp_path):
     train, _ = synthetic_loaders()
-    results = weight_decay_sweep(tiny_model(), train, weight_decays=[0.0, 1e-4], lr_min=0.01,
-                                 lr_max=0.5, steps=4, log_every=2, out_dir=tmp_path)
+    results = weight_decay_sweep(tiny_model(), train, Sweep(0.01, 0.5, 4),
+                                 weight_decays=[0.0, 1e-4], every=Every(log=2), out=tmp_path)
     for wd, result in zip(["0.0", "0.0001"], results):
         folder = tmp_path / f"weight_decay={wd}"
         assert len(pd.read_csv(folder / "metrics.csv")) == 4 == len(result.train)
-    again = weight_decay_sweep(tiny_model(), train, weight_decays=[0.0, 1e-4], lr_min=0.01,
-                               lr_max=0.5, steps=4, log_every=2, out_dir=tmp_path, resume=True)
+    again = weight_decay_sweep(tiny_model(), train, Sweep(0.01, 0.5, 4),
+                               weight_decays=[0.0, 1e-4], every=Every(log=2),
+                               out=Folder(tmp_path, resume=True))
     for a, b in zip(results, again):
         pd.testing.assert_frame_equal(a.metrics, b.metrics, check_exact=True)

@@ -279,7 +279,7 @@ def test_recipe_from_names_trains_the_final_1cycle_run_on_a_copy(tmp_path):
 
 
 def test_without_a_batch_size_the_probe_takes_the_largest_batch_that_fits(tmp_path, monkeypatch):
-    from paperlib import recipe as module
+    from paperlib.recipe import search as module
     monkeypatch.setattr(module, "_can_probe", lambda source: True)  # as on CUDA
     monkeypatch.setattr(module, "_fits", lambda model, x, y, batch, bf16: batch <= 2 * BATCH)
     _, val = synthetic_loaders(n_train=64, n_test=100)
@@ -295,39 +295,16 @@ def test_without_a_batch_size_the_probe_takes_the_largest_batch_that_fits(tmp_pa
 
 # -- the command line: `python -m paperlib recipe` --------------------------------------------
 
-def _recipe_command_wired() -> bool:
-    import argparse
-
-    from paperlib import cli
-    actions = [a for a in cli.build_parser()._actions
-               if isinstance(a, argparse._SubParsersAction)]
-    return any("recipe" in a.choices for a in actions)
-
-
 def run_recipe_cli(*args):
-    """`python -m paperlib recipe ARGS` in-process: through cli.main once the subcommand is wired
-    there, else through the same parser class and the same one-line error handling."""
+    """`python -m paperlib recipe ARGS` in-process, through cli.main."""
     import io
-    import sys
     from contextlib import redirect_stderr, redirect_stdout
 
-    from paperlib import cli, recipe_cli
-    from paperlib.errors import PaperlibError
-    argv = ["recipe", *(str(a) for a in args)]
+    from paperlib import cli
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
         try:
-            if _recipe_command_wired():
-                code = cli.main(argv)
-            else:
-                parser = cli._Parser(prog="python -m paperlib")
-                recipe_cli.add_parser(parser.add_subparsers(dest="command", required=True,
-                                                            parser_class=cli._Parser))
-                try:
-                    code = recipe_cli.run(parser.parse_args(argv))
-                except PaperlibError as e:
-                    print(f"paperlib: error: {e}", file=sys.stderr)
-                    code = cli.EXIT_USAGE
+            code = cli.main(["recipe", *(str(a) for a in args)])
         except SystemExit as e:  # --help
             code = e.code
     return code, out.getvalue(), err.getvalue()
@@ -373,7 +350,7 @@ def test_the_recipe_command_refuses_to_overwrite_a_finished_recipe(cli_run):
 
 CLI_BAD_INPUTS = {  # case: (flags over the done-when command, what the one line must say)
     "unknown model": ({"--model": "resnet9000"},
-                      r"--model 'resnet9000' is unknown; choose one of .*resnet8"),
+                      r"--model: invalid choice: 'resnet9000' \(choose from .*resnet8"),
     "budget too small": ({"--search-images": 3000},
                          r"--search-images 3000 is below .*give --search-images \d+ or more"),
     "default budget too small": ({"--search-images": None},

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from paperlib.paper import replicate
+from paperlib.paper import profiles
 from paperlib.paper.claims import claims_fig5
 from paperlib.paper.profiles import RunSpec
 from paperlib.paper.replicate import Splits, run_figure
@@ -16,7 +16,7 @@ def splits():
 
 
 def with_runs(monkeypatch, specs):
-    monkeypatch.setattr(replicate, "runs_for", lambda figure, profile: specs)
+    monkeypatch.setattr(profiles, "runs_for", lambda figure, profile: specs)
 
 
 def test_rows_are_tidy_and_a_rerun_resumes_from_the_run_folders(monkeypatch, splits, tmp_path):

@@ -8,7 +8,7 @@ import torch
 from helpers import real_data_root, synthetic_loaders, tiny_model
 from paperlib import schedules as S
 from paperlib.errors import CheckpointError, ConfigError, OutputDirError
-from paperlib.train import fit
+from paperlib.engine import Compute, Every, Folder, fit
 
 
 class RecordingSGD(torch.optim.SGD):
@@ -30,7 +30,7 @@ def test_loop_applies_the_schedules_and_logs_them():
     lr, mom = S.one_cycle("smith", 0.05, 0.5, 10, 25, mom_max=0.95, mom_min=0.85)
     opt = RecordingSGD(model.parameters(), lr=0.1, momentum=0.9)
     result = fit(model, train, steps=25, lr=lr, momentum=mom, weight_decay=1e-4, optimizer=opt,
-                 log_every=7)
+                 every=Every(log=7))
     expected = [(lr(s), mom(s), 1e-4) for s in range(25)]
     assert [v for used in opt.used for v in used] == pytest.approx([v for e in expected for v in e])
     log = result.train
@@ -40,21 +40,26 @@ def test_loop_applies_the_schedules_and_logs_them():
     assert result.status == "completed" and result.steps_done == 25
 
 
-def test_loss_falls_on_a_learnable_task_and_test_rows_come_every_k_steps():
+PRECISIONS = ["fp32", "bf16"]  # both answers of precision="auto", on any CPU
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_loss_falls_on_a_learnable_task_and_test_rows_come_every_k_steps(precision):
     train, test = synthetic_loaders()
-    result = fit(tiny_model(), train, steps=60, lr=0.05, momentum=0.9, test=test, eval_every=20,
-                 log_every=10)
+    result = fit(tiny_model(), train, steps=60, lr=0.05, momentum=0.9, test=test,
+                 every=Every(log=10, eval=20), compute=Compute(precision))
     losses = result.train["loss"]
     assert losses.iloc[-10:].mean() < 0.6 * losses.iloc[:10].mean()
     assert list(result.test["step"]) == [20, 40, 60]
     assert result.test["accuracy"].iloc[-1] > 0.5  # 10 classes: chance is 0.1
 
 
-def test_same_seed_gives_identical_metrics(tmp_path):
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_same_seed_gives_identical_metrics(precision, tmp_path):
     def run(out):
         train, test = synthetic_loaders(seed=3)
-        fit(tiny_model(seed=3), train, steps=20, lr=0.1, momentum=0.9, test=test, eval_every=10,
-            out_dir=out)
+        fit(tiny_model(seed=3), train, steps=20, lr=0.1, momentum=0.9, test=test,
+            every=Every(eval=10), out=out, compute=Compute(precision))
         return (out / "metrics.csv").read_bytes()
 
     assert run(tmp_path / "a") == run(tmp_path / "b")
@@ -77,20 +82,21 @@ def _crash_at(model, step_to_crash):
 
 def test_resume_after_a_crash_is_bit_identical(tmp_path):
     kwargs = dict(steps=30, lr=S.triangular(0.02, 0.3, 10), momentum=0.9, weight_decay=5e-4,
-                  eval_every=10, checkpoint_every=10, log_every=4)
+                  every=Every(log=4, eval=10, checkpoint=10))
     train, test = synthetic_loaders(seed=1)
-    fit(tiny_model(seed=1), train, test=test, out_dir=tmp_path / "whole", **kwargs)
+    fit(tiny_model(seed=1), train, test=test, out=tmp_path / "whole", **kwargs)
 
     model = tiny_model(seed=1)
     handle = _crash_at(model, 25)
     with pytest.raises(Crash):
-        fit(model, train, test=test, out_dir=tmp_path / "broken", **kwargs)
+        fit(model, train, test=test, out=tmp_path / "broken", **kwargs)
     handle.remove()
     # the crashed run kept its rows up to the last flush, beyond the step-20 checkpoint
     assert pd.read_csv(tmp_path / "broken" / "metrics.csv")["step"].max() >= 20
     with pytest.raises(OutputDirError, match="unfinished run"):
-        fit(tiny_model(seed=1), train, test=test, out_dir=tmp_path / "broken", **kwargs)
-    fit(tiny_model(seed=99), train, test=test, out_dir=tmp_path / "broken", resume=True, **kwargs)
+        fit(tiny_model(seed=1), train, test=test, out=tmp_path / "broken", **kwargs)
+    fit(tiny_model(seed=99), train, test=test, out=Folder(tmp_path / "broken", resume=True),
+        **kwargs)
     assert (tmp_path / "broken" / "metrics.csv").read_bytes() == \
         (tmp_path / "whole" / "metrics.csv").read_bytes()
 
@@ -101,22 +107,24 @@ def test_resume_refuses_a_checkpoint_of_other_settings_or_a_corrupt_one(tmp_path
     model = tiny_model()
     handle = _crash_at(model, 15)
     with pytest.raises(Crash):
-        fit(model, train, steps=20, lr=0.1, checkpoint_every=10, out_dir=out)
+        fit(model, train, steps=20, lr=0.1, every=Every(checkpoint=10), out=out)
     handle.remove()
     with pytest.raises(CheckpointError, match="other settings"):
-        fit(tiny_model(), train, steps=20, lr=0.2, checkpoint_every=10, out_dir=out, resume=True)
+        fit(tiny_model(), train, steps=20, lr=0.2, every=Every(checkpoint=10),
+            out=Folder(out, resume=True))
     ckpt = next((out / "checkpoints").glob("step_*.pt"))
     ckpt.write_bytes(ckpt.read_bytes()[:-100])
     with pytest.raises(CheckpointError, match="truncated or corrupt"):
-        fit(tiny_model(), train, steps=20, lr=0.1, checkpoint_every=10, out_dir=out, resume=True)
+        fit(tiny_model(), train, steps=20, lr=0.1, every=Every(checkpoint=10),
+            out=Folder(out, resume=True))
 
 
 def test_a_finished_run_is_not_overwritten_unless_asked(tmp_path):
     train, _ = synthetic_loaders()
-    fit(tiny_model(), train, steps=5, lr=0.1, out_dir=tmp_path)
+    fit(tiny_model(), train, steps=5, lr=0.1, out=tmp_path)
     with pytest.raises(OutputDirError, match="holds a finished run"):
-        fit(tiny_model(), train, steps=5, lr=0.1, out_dir=tmp_path)
-    fit(tiny_model(), train, steps=5, lr=0.1, out_dir=tmp_path, overwrite=True)
+        fit(tiny_model(), train, steps=5, lr=0.1, out=tmp_path)
+    fit(tiny_model(), train, steps=5, lr=0.1, out=Folder(tmp_path, overwrite=True))
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "completed"
 
 
@@ -129,7 +137,7 @@ def test_a_nan_loss_stops_the_run_and_is_recorded_not_raised(tmp_path):
         calls["n"] += 1
         return output * float("nan") if calls["n"] == 18 else output
     model.register_forward_hook(poison_step_17)
-    result = fit(model, train, steps=40, lr=0.1, momentum=0.9, log_every=5, out_dir=tmp_path)
+    result = fit(model, train, steps=40, lr=0.1, momentum=0.9, every=Every(log=5), out=tmp_path)
     assert result.status == "diverged"
     assert result.diverged_at == 17 and result.steps_done == 18
     assert result.last_finite["step"] < result.diverged_at
@@ -142,10 +150,14 @@ def test_bad_arguments_name_the_parameter():
     train, _ = synthetic_loaders()
     with pytest.raises(ConfigError, match="steps"):
         fit(tiny_model(), train, steps=0, lr=0.1)
-    with pytest.raises(ConfigError, match="out_dir"):
-        fit(tiny_model(), train, steps=5, lr=0.1, checkpoint_every=2)
+    with pytest.raises(ConfigError, match="run folder"):
+        fit(tiny_model(), train, steps=5, lr=0.1, every=Every(checkpoint=2))
     with pytest.raises(ConfigError, match="precision"):
-        fit(tiny_model(), train, steps=5, lr=0.1, precision="fp8")
+        fit(tiny_model(), train, steps=5, lr=0.1, compute=Compute(precision="fp8"))
+    with pytest.raises(ConfigError, match="log_every"):
+        Every(log=0)
+    with pytest.raises(ConfigError, match="optimizer"):
+        fit(tiny_model(), train, steps=5, lr=0.1, optimizer="adam")
 
 
 @pytest.mark.slow
@@ -156,7 +168,7 @@ def test_short_real_run_on_a_cifar10_subset_learns(tmp_path):
     model = make_model("resnet8", seed=0)
     lr, mom = S.one_cycle("smith", 0.05, 0.5, 30, 80, mom_max=0.95, mom_min=0.85)
     result = fit(model, data.train, steps=80, lr=lr, momentum=mom, weight_decay=5e-4,
-                 test=data.test, eval_every=40, log_every=20)
+                 test=data.test, every=Every(log=20, eval=40))
     losses = result.train["loss"]
     assert losses.iloc[-20:].mean() < losses.iloc[:20].mean() - 0.2
     assert result.test["accuracy"].iloc[-1] > 0.2  # chance is 0.1
@@ -177,10 +189,10 @@ def test_a_row_torn_by_a_crash_is_dropped_on_resume(tmp_path):
 def test_resume_of_a_finished_run_loads_its_final_model(tmp_path):
     train, _ = synthetic_loaders()
     model = tiny_model()
-    fit(model, train, steps=6, lr=0.1, out_dir=tmp_path)
+    fit(model, train, steps=6, lr=0.1, out=tmp_path)
     trained = {k: v.clone() for k, v in model.state_dict().items()}
     fresh = tiny_model(seed=42)
-    result = fit(fresh, train, steps=6, lr=0.1, out_dir=tmp_path, resume=True)
+    result = fit(fresh, train, steps=6, lr=0.1, out=Folder(tmp_path, resume=True))
     assert result.status == "completed" and len(result.train) == 6
     assert all(torch.equal(trained[k], v) for k, v in fresh.state_dict().items())
 
@@ -198,11 +210,12 @@ def test_weight_decay_none_leaves_the_users_optimizer_alone():
 def test_plain_functions_cannot_be_checkpointed(tmp_path):
     train, _ = synthetic_loaders()
     with pytest.raises(ConfigError, match="lr: checkpointing needs a paperlib schedule"):
-        fit(tiny_model(), train, steps=3, lr=lambda s: 0.1, checkpoint_every=1, out_dir=tmp_path)
+        fit(tiny_model(), train, steps=3, lr=lambda s: 0.1, every=Every(checkpoint=1),
+            out=tmp_path)
 
 
 def test_auto_precision_is_bf16_on_a_cpu_exactly_when_it_has_native_bf16(monkeypatch):
-    from paperlib import train as T
+    from paperlib import device as T
     cpu = torch.device("cpu")
     for native in (True, False):
         monkeypatch.setattr(T, "cpu_has_native_bf16", lambda native=native: native)
@@ -211,7 +224,7 @@ def test_auto_precision_is_bf16_on_a_cpu_exactly_when_it_has_native_bf16(monkeyp
 
 
 def test_native_bf16_detection_follows_what_torch_reports(monkeypatch):
-    from paperlib import train as T
+    from paperlib import device as T
     for avx512_bf16, amx in ((False, False), (True, False), (False, True)):
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)

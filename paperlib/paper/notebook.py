@@ -10,7 +10,6 @@ parameter and the fix.
 from __future__ import annotations
 
 import ast
-import os
 import time
 import types
 import typing
@@ -19,14 +18,17 @@ from pathlib import Path
 import pandas as pd
 
 from .. import io
-from ..errors import ConfigError, DatasetNotFoundError
+from ..cifar import data_root
+from ..errors import ConfigError, DatasetNotFoundError, PaperlibError
 from ..experiment import Splits
 from ..provenance import provenance
 from .profiles import eval_subset_for, get_profile
 
 
 def check_parameters(namespace: dict) -> dict:
-    """The notebook's parameters as a dict, after checking names, types and the profile."""
+    """The notebook's parameters as a dict, after checking names, types and the profile. From
+    here on in this kernel, an error a user can act on shows as its one line, not a traceback."""
+    one_line_errors()
     declared = namespace.get("__annotations__", {})
     if not declared:
         raise ConfigError("the parameters cell declares nothing: annotate each parameter "
@@ -47,6 +49,23 @@ def check_parameters(namespace: dict) -> dict:
     if "profile" in params:
         get_profile(params["profile"])
     return params
+
+
+def one_line_errors() -> None:
+    """Show paperlib's own errors (a bad parameter, missing data, a locked folder) in this
+    IPython kernel as the one line that names the problem and the fix: under papermill the
+    traceback of library frames buried that line in ~55 others. Other errors keep theirs."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def show(shell, etype, value, tb, tb_offset=None):
+        shell._showtraceback(etype, value, [f"paperlib: error: {value}"])
+    shell.set_custom_exc((PaperlibError,), show)
 
 
 def injected_names(namespace: dict) -> list[str]:
@@ -105,11 +124,6 @@ def figures_dir(path: str, profile: str) -> Path:
     return resolve_dir(path, "figures/smoke" if profile == "smoke" else "figures")
 
 
-def data_root() -> Path:
-    """$PAPERLIB_DATA, else the project's data/ folder."""
-    return Path(os.environ.get("PAPERLIB_DATA") or project_root() / "data")
-
-
 def make_splits(dataset: str, figure: str, *, profile: str, device, test_images: int = 0):
     """The notebook's data: the profile's train and test subsets of `dataset` (`test_images` > 0
     scores on that many test images instead, for a quick pass). CIFAR-100 where it is absent
@@ -146,7 +160,9 @@ def save_results(out_dir: Path, name: str, frame: pd.DataFrame, *, params: dict,
 
 
 def save_plot(fig, out_dir: Path, name: str) -> list[Path]:
-    return [io.save_figure(fig, out_dir / f"{name}.{ext}") for ext in ("png", "pdf")]
+    """The figure as PNG (300 dpi), PDF and SVG, each written atomically."""
+    from ..plots import save_figure_set
+    return save_figure_set(fig, out_dir, name)
 
 
 def write_claims(out_dir: Path, notebook: str, table: pd.DataFrame) -> Path:
@@ -154,14 +170,26 @@ def write_claims(out_dir: Path, notebook: str, table: pd.DataFrame) -> Path:
     return io.write_csv(out_dir / f"{notebook}_claims.csv", table)
 
 
-def print_estimate(figures: list[str], profile: str, splits: Splits, *, seeds=None,
-                   max_steps: int = 0, test_images: int = 0) -> pd.DataFrame:
+def execution(params: dict):
+    """The notebook's execution parameters (precision, fuse, capture, launcher, ...) as the
+    Execution that run_figure takes."""
+    from .replicate import Execution
+    names = ("precision", "fuse", "capture", "launcher", "gpus_per_run", "ray_address")
+    return Execution(**{k: params[k] for k in names if k in params})
+
+
+def print_estimate(figures: list[str], params: dict, splits: Splits) -> pd.DataFrame:
     """Print the work ahead of this notebook and its wall time on this device (a short probe,
-    paperlib.paper.estimate), before anything trains; returns the table."""
+    paperlib.paper.estimate), before anything trains, as the probes end; returns the table.
+    More than a day of it is said in a line of its own."""
     from . import estimate as E
     from .replicate import NUM_CLASSES
-    plan = E.work(figures, profile, seeds=seeds or None, max_steps=max_steps,
-                  test_images=test_images, num_classes=NUM_CLASSES[splits.dataset])
-    table = E.estimate(plan, device=splits.device)
-    print(E.describe(table, profile, device=splits.device))
+    plan = E.work(figures, params["profile"], seeds=params.get("seeds") or None,
+                  max_steps=params.get("max_steps", 0), test_images=params.get("test_images", 0),
+                  num_classes=NUM_CLASSES[splits.dataset])
+    run = dict(device=splits.device, precision=params.get("precision", "auto"),
+               fuse=params.get("fuse", "auto"))
+    table = E.estimate(plan, log=print, **run)
+    print(E.describe(table, params["profile"], **run))
     return table
+

@@ -32,17 +32,17 @@ class Profile:
     seeds: tuple[int, ...]    # one run per seed; the curve is their mean
     jitter: bool              # Smith's 4 runs per curve: TBS +12/+8/+4/+0, xavier/msra alternated
     bn_momentum: float | None  # None: the paper's per-figure value (Caffe moving_average_fraction)
-    bn_shards: bool           # True: BatchNorm statistics per GPU's share, as Smith's runs had them
+    bn_shards: int | None     # None: the paper's per-figure value (one shard per GPU's share)
     purpose: str
 
 
 PROFILE_SETTINGS = {
-    "smoke": Profile("smoke", "resnet8", "resnet8", 1000, 500, (0,), False, 0.1, False,
+    "smoke": Profile("smoke", "resnet8", "resnet8", 1000, 500, (0,), False, 0.1, 1,
                      "CI: the whole pipeline in under 2 minutes per notebook on 2 CPU cores"),
-    "small": Profile("small", "resnet8", "resnet8", None, 2000, (0,), False, 0.1, False,
+    "small": Profile("small", "resnet8", "resnet8", None, 2000, (0,), False, 0.1, 1,
                      "a scaled replication on all of CIFAR-10: under 30 minutes per notebook "
                      "on 2 CPU cores"),
-    "paper": Profile("paper", "resnet56-sc", "gresnet56", None, 6400, (0, 1, 2, 3), True, None, True,
+    "paper": Profile("paper", "resnet56-sc", "gresnet56", None, 6400, (0, 1, 2, 3), True, None, None,
                      "the paper's settings: 4 runs per curve, for a GPU"),
 }
 
@@ -81,7 +81,9 @@ SCALES = {
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One curve of a figure: a schedule and the settings around it, in the paper's units."""
+    """One curve of a figure (runs_for), or one run of it (figure_runs: a curve for one seed,
+    with that replicate's batch size and init): a schedule and the settings around it, in the
+    paper's units. A run's RunSpec is all a worker needs to rebuild its Job (replicate.job_for)."""
     label: str                 # the paper's legend label
     schedule: dict             # experiment.make_schedules keywords (kind, lr_min, lr_max, ...)
     steps: int                 # max_iter
@@ -94,6 +96,23 @@ class RunSpec:
     bn_shards: int = 4         # GPUs the TBS was split over: BN statistics per share (SETTINGS.md §1)
     init: str = "msra"         # the filler of a run without the jitter (which alternates them)
     extra: dict = field(default_factory=dict)  # columns carried into the tidy CSV (e.g. tbs)
+    # one run of the curve (figure_runs), else the defaults
+    figure: str = ""
+    profile: str = ""
+    model: str = ""            # models.build_model name
+    seed: int = 0
+    replicate: int = 0
+    eval_every: int = 0        # test interval in iterations
+    max_steps: int = 0         # > 0: the run stops after this many of its `steps` (truncated)
+
+    @property
+    def run_steps(self) -> int:
+        """The updates this run trains: all its steps, or the first max_steps of them."""
+        return min(self.steps, self.max_steps) if self.max_steps else self.steps
+
+    @property
+    def truncated(self) -> bool:
+        return 0 < self.max_steps < self.steps
 
 
 def _one_cycle(lr_min, lr_max, step_size, mom=(0.95, 0.85)):
@@ -206,7 +225,23 @@ def runs_for(figure: str, profile: str) -> list[RunSpec]:
         bn = spec.bn_momentum if prof.bn_momentum is None else prof.bn_momentum
         runs.append(replace(spec, schedule=sched, steps=iters(spec.steps),
                             batch_size=max(8, round(spec.batch_size * scale.batch)),
-                            bn_momentum=bn, bn_shards=spec.bn_shards if prof.bn_shards else 1))
+                            bn_momentum=bn, bn_shards=prof.bn_shards or spec.bn_shards))
+    return runs
+
+
+def figure_runs(figure: str, profile: str, seeds=None, *, max_steps: int = 0) -> list[RunSpec]:
+    """Every run of `figure` under `profile`: each curve once per seed (default: the profile's),
+    in curve order, with its replicate's batch size and init (jittered), model and test
+    interval; max_steps > 0 truncates each run to its first max_steps steps."""
+    seeds = list(seeds) if seeds else list(seeds_for(figure, profile))
+    model, eval_every = model_for(figure, profile), scale_for(figure, profile).eval_every
+    runs = []
+    for spec in runs_for(figure, profile):
+        for replicate, seed in enumerate(seeds):
+            batch_size, init = jittered(spec, replicate, profile)
+            runs.append(replace(spec, batch_size=batch_size, init=init, figure=figure,
+                                profile=profile, model=model, seed=seed, replicate=replicate,
+                                eval_every=eval_every, max_steps=max_steps))
     return runs
 
 

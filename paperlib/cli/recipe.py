@@ -3,8 +3,7 @@ datasets and models, from the shell.
 
 Why a module of its own: the command is a single call, `recipe_from_names`, but its flags speak
 the recipe's language (a search budget in training images, the final run's length, the batch of
-the search), and they read best next to the code that turns them into that call; cli.py only
-wires the subcommand in.
+the search), and they read best next to the code that turns them into that call.
 
 Bad input exits with status 2 and one line, like every other command (cli.main prints the
 ConfigError). The checks that need no data run first: model, device, precision, the budget's
@@ -16,20 +15,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from . import choices as C
+from .args import one_of, positive_int, seed
 
-DATASETS = ("cifar10", "cifar100", "synthetic")
+DEFAULT_SEARCH_FRACTION = 0.20  # recipe.DEFAULT_SEARCH_FRACTION, without importing torch
 # Training images when --subset is not given: the full CIFAR training splits, and the synthetic
 # split's default size (Splits draws 2,000 when no subset is asked for).
 TRAIN_IMAGES = {"cifar10": 50_000, "cifar100": 50_000, "synthetic": 2_000}
 EPOCHS = 30  # default length of the final run, in passes over the training images
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Add the `recipe` subcommand to cli.build_parser's subparsers."""
-    from .cli import _positive_int, _seed  # here, not at the top: cli imports this module
-    from .models import MODEL_NAMES
-    from .recipe import DEFAULT_SEARCH_FRACTION
+def add_parsers(subparsers) -> argparse.ArgumentParser:
+    """Add the `recipe` subcommand."""
     p = subparsers.add_parser(
         "recipe", help="Smith's recipe (§5): lr, momentum, weight decay and batch size for a "
                        "1cycle run, from short searches on your model; writes recipe.json and "
@@ -39,45 +37,47 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "(the 1cycle settings) and OUT/report.md (what each step measured, chose "
                     "and cost).")
     g = p.add_argument_group("data and model")
-    g.add_argument("--dataset", choices=DATASETS, default="cifar10",
-                   help="cifar100 needs its files under $PAPERLIB_DATA (default: cifar10)")
-    g.add_argument("--model", default="resnet20", help=f"one of {', '.join(MODEL_NAMES)} "
-                                                       "(default: resnet20)")
-    g.add_argument("--subset", type=_positive_int,
+    g.add_argument("--dataset", choices=C.DATASETS, default="cifar10",
+                   help=f"one of {one_of(C.DATASETS)}; cifar100 needs its files under "
+                        "$PAPERLIB_DATA (default: cifar10)")
+    g.add_argument("--model", choices=C.MODELS, default="resnet20", metavar="MODEL",
+                   help=f"one of {one_of(C.MODELS)} (default: resnet20)")
+    g.add_argument("--subset", type=positive_int,
                    help="train on a stratified subset of N images (default: the whole split)")
-    g.add_argument("--test-subset", type=_positive_int, default=2000,
+    g.add_argument("--test-subset", type=positive_int, default=2000,
                    help="read the test loss off a fixed stratified subset of N test images "
                         "(default: 2000)")
-    g.add_argument("--batch-size", type=_positive_int, default=128,
+    g.add_argument("--batch-size", type=positive_int, default=128,
                    help="batch of the search (default: 128); the final run keeps it on the CPU, "
                         "and on CUDA takes the largest batch that fits, its lr scaled and checked")
-    g.add_argument("--device", default="auto", help="auto (cuda if present), cpu or cuda")
-    g.add_argument("--precision", default="auto",
+    g.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda or cuda:N")
+    g.add_argument("--precision", choices=C.PRECISIONS, default="auto",
                    help="auto (bf16 on CUDA and on CPUs with native bf16), fp32 or bf16")
-    g.add_argument("--seed", type=_seed, default=0,
+    g.add_argument("--seed", type=seed, default=0,
                    help="the model's initial weights, the training subset and the data orders "
                         "(the LR range tests use SEED and SEED+1)")
     r = p.add_argument_group("search and hand-off")
-    r.add_argument("--steps", type=_positive_int,
+    r.add_argument("--steps", type=positive_int,
                    help=f"length of the final 1cycle run in updates at --batch-size (default: "
                         f"{EPOCHS} passes over the training images)")
-    r.add_argument("--search-images", type=_positive_int,
+    r.add_argument("--search-images", type=positive_int,
                    help=f"the search's budget in training images (default: "
-                        f"{DEFAULT_SEARCH_FRACTION:.0%}% of steps x batch size)")
+                        f"{DEFAULT_SEARCH_FRACTION * 100:.0f}%% of steps x batch size)")
     r.add_argument("--train", action="store_true",
                    help="also run the final 1cycle training with the recipe (into OUT/final)")
     r.add_argument("--out", type=Path, required=True, help="folder for recipe.json, report.md, "
                                                            "and each step's CSV, JSON and PNG")
     r.add_argument("--overwrite", action="store_true",
                    help="replace a finished recipe in --out")
+    p.set_defaults(run=run)
     return p
 
 
 def run(args) -> int:
     """Check the flags, run the recipe, print the hand-off; 0 on success."""
-    from .recipe import HANDOFF_KEYS, recipe_from_names
-    from .train import resolve_device, use_bf16
-    model = _check_model(args.model)
+    from ..device import resolve_device, use_bf16
+    from ..recipe import HANDOFF_KEYS, recipe_from_names
+    model = args.model
     device = resolve_device(args.device)
     use_bf16(args.precision, device)  # validates the flag before the data is loaded
     seeds = (args.seed, args.seed + 1)
@@ -100,18 +100,10 @@ def run(args) -> int:
     return 0
 
 
-def _check_model(name: str) -> str:
-    from .models import MODEL_NAMES
-    if name.lower() not in MODEL_NAMES:
-        raise ConfigError(f"--model {name!r} is unknown; choose one of {', '.join(MODEL_NAMES)}")
-    return name.lower()
-
-
 def _check_budget(args, seeds) -> tuple[int, int]:
     """The search batch and the final run's steps, after checking that the budget gives every
     run of the search its minimum of updates: arithmetic only, so it needs no data."""
-    from .recipe import (DEFAULT_SEARCH_FRACTION, MIN_STEPS, default_search_images,
-                         minimum_search_images, plan_search)
+    from ..recipe import MIN_STEPS, default_search_images, minimum_search_images, plan_search
     n = args.subset or TRAIN_IMAGES[args.dataset]
     batch = min(args.batch_size, n)  # as recipe_from_names: a batch never exceeds the data
     steps = args.steps or max(1, EPOCHS * n // batch)
@@ -135,8 +127,8 @@ def _check_budget(args, seeds) -> tuple[int, int]:
 
 def _check_out(out: Path, overwrite: bool) -> None:
     """Refuse a locked, finished or unwritable folder before the data is loaded."""
-    from .recipe import ARTIFACTS
-    from .runs import RunDir
+    from ..recipe import ARTIFACTS
+    from ..runs import RunDir
     with RunDir(out, marker="recipe.json", artifacts=ARTIFACTS, overwrite=overwrite,
                 check_only=True):
         pass

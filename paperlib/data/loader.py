@@ -1,13 +1,15 @@
-"""What training uses: subsets, normalisation statistics, and batches served from the device.
+"""Batches served from the device: normalisation statistics, augmentation and the loaders.
+
+Separate from the splits and the files on disk because this is the training-time side: it takes
+an ImageSplit and its NormStats and never touches a file.
 
 Batches come from :class:`DeviceLoader`, which keeps the whole split on the device as uint8 and
 does augmentation and normalisation there. ``batch(step)`` depends on nothing but (seed, step),
 so a resumed run sees exactly the batches it would have seen.
-
-Where the images come from (sources, decoding, caching) is :mod:`paperlib.cifar`.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 from dataclasses import dataclass, field
@@ -17,76 +19,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .cifar import (DATASETS, IMAGE_SHAPE, SPLITS, ImageSplit, cache_root,  # noqa: F401
-                    data_root, load_split)
-from .errors import ConfigError
-
-__all__ = [
-    "AUGMENTATIONS", "CROP_PADDING", "DATASETS", "IMAGE_SHAPE", "NORMALIZATIONS", "SPLITS",
-    "DeviceLoader", "ImageSplit", "NormStats", "cache_root", "crop_and_flip", "data_root",
-    "load_split", "stratified_subset", "synthetic_split",
-]
+from ..errors import ConfigError
+from .splits import ImageSplit
 
 AUGMENTATIONS = ("none", "flip", "crop-flip")
 NORMALIZATIONS = ("channel", "mean-image")
 
 CROP_PADDING = 4
-
-
-# --------------------------------------------------------------------------------------------
-# Subsets and synthetic data
-
-
-def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """Sorted indices of `n` items with n // num_classes from each class.
-
-    The remainder goes one each to the first classes in label order. Which items a class gives
-    is drawn with `seed`.
-    """
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise ConfigError(f"labels must be 1-D, got shape {labels.shape}")
-    if not isinstance(n, (int, np.integer)) or n < 0:
-        raise ConfigError(f"n must be a non-negative integer, got {n!r}")
-    if n > len(labels):
-        raise ConfigError(f"n={n} exceeds the {len(labels)} items available")
-    classes = np.unique(labels)
-    rng = np.random.default_rng(seed)
-    per_class, remainder = divmod(n, len(classes)) if len(classes) else (0, 0)
-    chosen = []
-    for rank, cls in enumerate(classes):
-        members = np.flatnonzero(labels == cls)
-        want = per_class + (1 if rank < remainder else 0)
-        if want > len(members):
-            raise ConfigError(f"n={n} needs {want} items of class {cls}, which has {len(members)}")
-        chosen.append(rng.choice(members, size=want, replace=False))
-    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
-
-
-def synthetic_split(n: int, num_classes: int = 10, seed: int = 0) -> ImageSplit:
-    """A small learnable stand-in for CIFAR: each class is a distinct colour and stripe angle.
-
-    The class templates depend only on the class index, so splits made with different seeds
-    (e.g. a train and a test split) share their classes; `seed` only draws labels and noise.
-    """
-    if n < 1 or num_classes < 1:
-        raise ConfigError(f"synthetic_split needs n >= 1 and num_classes >= 1, got {n}, {num_classes}")
-    h, w, _ = IMAGE_SHAPE
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    templates = np.empty((num_classes, h, w, 3))
-    for c in range(num_classes):
-        hue = 2 * np.pi * c / num_classes
-        colour = 0.5 + 0.4 * np.cos(hue + np.array([0.0, 2 * np.pi / 3, 4 * np.pi / 3]))
-        angle = np.pi * c / num_classes
-        stripes = 0.5 + 0.5 * np.sin(2 * np.pi * (xx * np.cos(angle) + yy * np.sin(angle)) / 8)
-        templates[c] = 255 * colour * (0.5 + 0.5 * stripes[..., None])
-    rng = np.random.default_rng(seed)
-    labels = rng.permutation(np.arange(n) % num_classes).astype(np.int64)
-    noisy = templates[labels] + rng.normal(0, 25, size=(n, h, w, 3))
-    images = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
-    return ImageSplit(images=images, labels=labels,
-                      classes=tuple(f"class_{c}" for c in range(num_classes)),
-                      source="synthetic", label="synthetic", dataset="synthetic", split="")
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,6 +151,18 @@ class DeviceLoader:
         self._epoch = None
         self._order = None
 
+    def reordered(self, batch_size: int, seed: int) -> "DeviceLoader":
+        """The same split at another batch size and data order. It shares the images on the
+        device: a copy of the split would double device memory."""
+        if not isinstance(batch_size, (int, np.integer)) or not 1 <= batch_size <= len(self.labels):
+            raise ConfigError(f"batch_size must be an integer in 1..{len(self.labels)} (the "
+                              f"split's size), got {batch_size!r}")
+        new = copy.copy(self)
+        new.batch_size, new.seed = int(batch_size), seed
+        new._epoch = new._order = None  # the cached epoch order belongs to the old seed
+        new._augment_generator = torch.Generator(device=self.device)
+        return new
+
     @property
     def steps_per_epoch(self) -> int:
         n = len(self.labels)
@@ -272,3 +223,35 @@ class DeviceLoader:
         corner = torch.randint(0, 2 * CROP_PADDING + 1, (2, b), generator=generator,
                                device=self.device)
         return crop_and_flip(images, corner[0], corner[1], flip)
+
+
+class LoaderBatches:
+    """Adapts any iterable of (inputs, targets) batches, e.g. a torch DataLoader, to the
+    `batch(step)` interface of `fit` and `lr_range_test`.
+
+    Batches are drawn in order and the iterable is restarted when it runs out. Unlike
+    `data.DeviceLoader`, the batch at a step depends on how many were drawn before, so a run fed
+    this way is not bit-identical after a resume.
+    """
+
+    def __init__(self, batches, device: str | torch.device | None = None):
+        self.batches, self.device = batches, device
+        self._iterator = None
+
+    def batch(self, step: int):
+        for _ in range(2):
+            if self._iterator is None:
+                self._iterator = iter(self.batches)
+            try:
+                x, y = next(self._iterator)
+                break
+            except StopIteration:
+                self._iterator = None
+        else:
+            raise ConfigError("the batch iterable is empty; give it at least one batch")
+        if self.device is not None:
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        return x, y
+
+    def __iter__(self):
+        return iter(self.batches)

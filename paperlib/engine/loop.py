@@ -1,0 +1,409 @@
+"""The training loop: `fit` for one run, `fit_many` for many, one loop for both.
+
+Design (why it looks like this):
+- A run is a `Job`; the loop steps a group of N >= 1 jobs through a stepper (steppers.py): a
+  plain model alone, N models stacked as one, or that stacked step captured on the GPU.
+  Logging, evaluation, checkpoints, resume, NaN handling, SIGINT/SIGTERM, should_stop and
+  progress are written here once, for every stepper.
+- Batches come from `train.batch(step)`, a pure function of the step, so the data position of
+  a run is its step number and a resumed run sees exactly the batches it would have seen.
+- Losses and accuracies stay on the device and are read every `every.log` steps: one host
+  synchronisation per block of steps, not one per step.
+- The metrics log is tidy: one row per (step, split). Train rows carry the lr, momentum and weight
+  decay used by that step's update and the loss of its forward pass; test rows, written after
+  `step` updates, carry the test loss and accuracy.
+- SIGINT and SIGTERM stop the group at the next step boundary, never inside an update, so the
+  final checkpoints are exactly resumable; then `RunInterrupted` is raised.
+- A NaN/inf loss ends that run as "diverged", recorded in its log, not raised; the others go on.
+- `should_stop` is consulted only at multiples of `every.log` or `every.eval` counted from step
+  0, and at the last step (a checkpoint or an interrupt reads the losses but does not consult
+  it), and a resumed run hands it every train loss logged before the resume. So a resumed run
+  stops at the very step an uninterrupted one would: a resumed range test is bit-identical.
+- Each run writes its own folder (records.py), whichever stepper trained it, so a fused run
+  resumes alone and the reverse, and nothing downstream can tell them apart.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import torch
+
+from ..errors import ConfigError
+from ..models import param_groups
+from ..optim import make_optimizer
+from ..runs import METRIC_COLUMNS, RunDir
+from . import record
+from .job import FINISHED, Compute, Every, Job, RunResult
+from .steppers import CapturedStepper, EagerStepper, StackedStepper
+
+FUSE_CHOICES = ("auto", "on", "off")
+CAPTURE_CHOICES = ("auto", "off")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Runs stopped by SIGINT/SIGTERM after saving their state; `step` updates were done.
+    `checkpoint` is the first run's checkpoint (fit's only one), `checkpoints` every run's."""
+
+    def __init__(self, signum: int, step: int, checkpoints: list[Path | None]):
+        self.signum, self.step = signum, step
+        self.checkpoints = checkpoints
+        self.checkpoint = next((c for c in checkpoints if c is not None), None)
+        name = signal.Signals(signum).name
+        where = (f"; checkpoint {self.checkpoint}, continue with --resume"
+                 if self.checkpoint else "")
+        super().__init__(f"interrupted by {name} after {step} steps{where}")
+
+
+def fit(model: torch.nn.Module, train, *, steps: int, lr, momentum=0.9, weight_decay=None,
+        optimizer="sgd", test=None, every: Every | None = None, out=None,
+        compute: Compute | None = None,
+        should_stop: Callable[[list[float]], bool] | None = None,
+        progress: bool | None = None) -> RunResult:
+    """Train `model` for `steps` updates on batches `train.batch(step)`; see Job for the
+    arguments. `out` (a path or a Folder) keeps metrics.csv, run.json and checkpoints; with
+    Folder(path, resume=True) the run continues from its newest checkpoint. A run alone always
+    steps eagerly, with the model and optimizer given (fit_many may fuse).
+    """
+    job = Job(model, train, steps, lr, momentum, weight_decay, optimizer, test,
+              every or Every(), out, compute or Compute(), should_stop)
+    return train_group([job], EagerStepper, progress=progress)[0]
+
+
+def fit_many(jobs: list[Job], *, fuse: str = "auto", capture: str = "auto",
+             max_members: int = 0, on_done: Callable[[int, RunResult], None] | None = None,
+             progress=False) -> list[RunResult]:
+    """Train every job; those with equal Job.fusion_key as one stacked model where `fuse` says
+    so, and each group's step captured in a CUDA graph where `capture` says so.
+
+    fuse: "auto" fuses on CUDA only (on the CPU, grouped convolutions measured slower than the
+    same runs one after another); "on" or "off" forces it. capture: "auto" captures every group
+    on CUDA (a group of one too: the launches are what the capture saves); "off" never.
+    max_members caps a group (0: no cap). on_done(i, result) is called as job i ends. progress:
+    False (none), True or None (a bar per group where someone watches: paperlib.progress), or a
+    progress.FigureBar over all the jobs. Returns one RunResult per job, in order.
+    """
+    if fuse not in FUSE_CHOICES:
+        raise ConfigError(f"fuse ({fuse!r}) must be one of {', '.join(FUSE_CHOICES)}")
+    if capture not in CAPTURE_CHOICES:
+        raise ConfigError(f"capture ({capture!r}) must be one of {', '.join(CAPTURE_CHOICES)}")
+    if not jobs:
+        return []
+    cuda = jobs[0].device.type == "cuda"
+    fused = fuse == "on" or (fuse == "auto" and cuda)
+    captured = capture == "auto" and cuda
+    results: list[RunResult | None] = [None] * len(jobs)
+    for group in (fusion_groups(jobs, max_members) if fused else [[i] for i in range(len(jobs))]):
+        members = [jobs[i] for i in group]
+        if captured and members[0].fusion_key() is not None:
+            stepper = CapturedStepper
+        elif fused and len(group) > 1:
+            stepper = StackedStepper
+        else:
+            stepper = EagerStepper
+        done = train_group(members, stepper, progress=progress,
+                           on_done=None if on_done is None else
+                           (lambda k, result, group=group: on_done(group[k], result)))
+        for i, result in zip(group, done):
+            results[i] = result
+    return results  # type: ignore[return-value]
+
+
+# A fused step holds at most this many images (members x batch): the largest group the device
+# check measures (16 runs at batch 512); past it, activations of ResNet-56 at batch ~1,000 would
+# not fit one GPU's memory.
+MAX_FUSED_IMAGES = 8192
+
+
+def fusion_groups(jobs: list[Job], max_members: int = 0) -> list[list[int]]:
+    """Indices of `jobs` grouped by Job.fusion_key in first-seen order (a job whose key is None
+    stands alone); groups of at most `max_members` (0: no limit) and of at most
+    MAX_FUSED_IMAGES images per step."""
+    groups: dict = {}
+    for i, job in enumerate(jobs):
+        key = job.fusion_key()
+        groups.setdefault(("alone", i) if key is None else key, []).append(i)
+    out = []
+    for members in groups.values():
+        batch = jobs[members[0]].batch_size or 1
+        size = max(1, min(max_members or len(members), MAX_FUSED_IMAGES // batch))
+        out.extend(members[k:k + size] for k in range(0, len(members), size))
+    return out
+
+
+def train_group(jobs: list[Job], stepper: type, *, progress=None,
+                on_done: Callable[[int, RunResult], None] | None = None) -> list[RunResult]:
+    """Train `jobs` (one, or several of one fusion key) with `stepper`; see the module
+    docstring. Runs resumed from different steps train as separate groups."""
+    started = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        loop = _Loop(jobs, stepper, started, progress, on_done)
+        loop.open(stack)
+        for start in sorted({loop.start[i] for i in loop.todo}):
+            loop.run(start, [i for i in loop.todo if loop.start[i] == start])
+    return loop.results  # type: ignore[return-value]
+
+
+class _Loop:
+    """The step loop over a group, with each run's bookkeeping in lists indexed by member."""
+
+    def __init__(self, jobs: list[Job], stepper: type, started: float, progress, on_done):
+        self.jobs, self.stepper_type, self.started = jobs, stepper, started
+        self.progress, self.on_done = progress, on_done
+        n = len(jobs)
+        self.optimizers: list = [None] * n
+        self.settings: list[dict] = [{}] * n
+        self.folders: list[RunDir | None] = [None] * n
+        self.start = [0] * n
+        self.results: list[RunResult | None] = [None] * n
+        self.rows: list[list[dict]] = [[] for _ in range(n)]
+        self.train_losses: list[list[float]] = [[] for _ in range(n)]
+        self.diverged: list[tuple[int, dict | None] | None] = [None] * n
+        self.info: list[dict] = [{} for _ in range(n)]
+        self.todo: list[int] = []
+
+    # -- before the first step ----------------------------------------------------------------
+
+    def open(self, stack: contextlib.ExitStack) -> None:
+        """Build each run's optimizer, lock its folder, and resume or reload it."""
+        for i, job in enumerate(self.jobs):
+            if job.compute.channels_last:
+                job.model.to(memory_format=torch.channels_last)
+            optimizer = job.optimizer
+            if isinstance(optimizer, str):
+                hp = job.hparams(0)
+                optimizer = make_optimizer(optimizer, param_groups(job.model), lr=hp["lr"],
+                                           momentum=hp["momentum"] or 0.0)
+            self.optimizers[i], self.settings[i] = optimizer, job.settings(optimizer)
+            if job.out is None:
+                self.todo.append(i)
+                continue
+            run = stack.enter_context(RunDir(job.out.path, resume=job.out.resume,
+                                             overwrite=job.out.overwrite))
+            self.folders[i] = run
+            if job.out.resume and run.status() in FINISHED:
+                self._done(i, record.finished(run, job.model, optimizer, self.settings[i],
+                                              job.steps))
+                continue
+            if job.out.resume:
+                self.start[i] = record.restore(run, job.model, optimizer, self.settings[i])
+                if self.start[i] and job.should_stop is not None:
+                    self.train_losses[i] = record.logged_train_losses(run)
+            record.write_run_json(run, self.settings[i], "running", self.start[i], self.started)
+            self.todo.append(i)
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def run(self, start: int, members: list[int]) -> None:
+        jobs = [self.jobs[i] for i in members]
+        job = jobs[0]
+        steps, every = job.steps, job.every
+        stepper = self.stepper_type(jobs, [self.optimizers[i] for i in members])
+        self.members, self.stepper, self.active = members, stepper, set(range(len(members)))
+        self.losses = torch.zeros(every.log, len(members), device=job.device)
+        self.correct = torch.zeros(every.log, len(members), device=job.device, dtype=torch.int64)
+        self.pending: list[tuple[int, list[dict | None], int]] = []
+        bar = _bar(self.progress, jobs, start)
+        step, interrupted = start, None
+        try:
+            stepper.start(step)
+            with _graceful_signals() as stop_signal:
+                while step < steps and self.active:
+                    if stop_signal.signum is not None:
+                        interrupted = stop_signal.signum
+                        break
+                    self._train_step(step)
+                    step += 1
+                    # Blocks end at multiples of every.log from step 0, not every.log steps
+                    # since the last flush: a resumed run must consult should_stop where an
+                    # uninterrupted one did. A checkpoint flushes but does not consult it.
+                    evaluating = step == steps or bool(every.eval and step % every.eval == 0)
+                    consult = evaluating or step % every.log == 0
+                    if not (consult or (every.checkpoint and step % every.checkpoint == 0)):
+                        continue
+                    self._flush()
+                    bar.update(step)
+                    if evaluating:
+                        self._evaluate(step)
+                    if every.checkpoint and (step % every.checkpoint == 0 or step == steps):
+                        for k in sorted(self.active):
+                            self._checkpoint(k, step)
+                    if consult:
+                        for k in sorted(self.active):
+                            should_stop = jobs[k].should_stop
+                            if should_stop is not None and should_stop(
+                                    self.train_losses[members[k]]):
+                                self._finish(k, "stopped", step)
+                if interrupted is not None:
+                    self._flush()  # a block that ended in a NaN: that run diverged
+                    for k in sorted(self.active):
+                        self.info[members[k]]["checkpoint"] = self._checkpoint(k, step)
+                        self._finish(k, "interrupted", step)
+                for k in sorted(self.active):
+                    run = self.folders[members[k]]
+                    if run is not None and not run.checkpoint_path(step).exists():
+                        self.info[members[k]]["checkpoint"] = self._checkpoint(k, step)
+                    self._finish(k, "completed", step)
+        finally:
+            bar.close()
+        if any(self.results[i].status == "interrupted" for i in members):
+            raise RunInterrupted(interrupted, step,
+                                 [self.info[i].get("checkpoint") for i in members])
+
+    def _train_step(self, step: int) -> None:
+        k = len(self.pending)
+        jobs = [self.jobs[i] for i in self.members]
+        hparams = [job.hparams(step) for job in jobs]
+        batch = self.stepper.step(step, hparams, self.losses[k], self.correct[k])
+        logged = [self._logged(i, hp) for i, hp in zip(self.members, hparams)]
+        self.pending.append((step, logged, batch))
+
+    def _logged(self, i: int, hp: dict) -> dict:
+        """The values to log: the schedules', or what the optimizer holds where there is none."""
+        group = self.optimizers[i].param_groups[0]
+        if hp["momentum"] is None:
+            hp = {**hp, "momentum": group.get("momentum", group.get("betas", (None,))[0])}
+        if hp["weight_decay"] is None:
+            hp = {**hp, "weight_decay": group.get("weight_decay")}
+        return {k: float(v) if v is not None else None for k, v in hp.items()}
+
+    def _flush(self) -> None:
+        """Read the pending losses (one host sync), write each run's rows, end the diverged."""
+        if not self.pending:
+            return
+        n = len(self.pending)
+        losses, correct = self.losses[:n].tolist(), self.correct[:n].tolist()
+        for k in sorted(self.active):
+            i = self.members[k]
+            rows = []
+            for b, (step, logged, batch) in enumerate(self.pending):
+                loss = losses[b][k]
+                rows.append({"step": step, "split": "train", **logged[k], "loss": loss,
+                             "accuracy": correct[b][k] / batch})
+                if not math.isfinite(loss):
+                    finite = [r for r in self.rows[i] + rows
+                              if r["split"] == "train" and math.isfinite(r["loss"])]
+                    self.diverged[i] = (step, dict(finite[-1]) if finite else None)
+                    break
+                self.train_losses[i].append(loss)
+            self._emit(i, rows)
+            if self.diverged[i] is not None:
+                self._finish(k, "diverged", self.diverged[i][0] + 1)
+        self.pending.clear()
+
+    def _evaluate(self, step: int) -> None:
+        test = self.jobs[self.members[0]].test
+        if test is None or not self.active:
+            return
+        scores = self.stepper.evaluate(test)
+        for k in sorted(self.active):
+            i = self.members[k]
+            hp = self._logged(i, self.jobs[i].hparams(step - 1))
+            loss, accuracy = scores[k]
+            self._emit(i, [{"step": step, "split": "test", **hp, "loss": loss,
+                            "accuracy": accuracy}])
+
+    def _emit(self, i: int, rows: list[dict]) -> None:
+        self.rows[i].extend(rows)
+        if self.folders[i] is not None:
+            self.folders[i].append_metrics(rows)
+
+    def _checkpoint(self, k: int, step: int) -> Path | None:
+        i = self.members[k]
+        if self.folders[i] is None:
+            return None
+        self.stepper.sync(k, step)
+        return record.save_checkpoint(self.folders[i], step, self.jobs[i].model,
+                                      self.optimizers[i], self.settings[i])
+
+    def _finish(self, k: int, status: str, steps_done: int) -> None:
+        """Record how run k ended; the stepper no longer trains it."""
+        i = self.members[k]
+        self.stepper.sync(k, steps_done)
+        self.active.discard(k)
+        if self.active:
+            self.stepper.drop(k)
+        diverged_at, last_finite = self.diverged[i] or (None, None)
+        frame = pd.DataFrame(self.rows[i], columns=METRIC_COLUMNS)
+        result = RunResult(frame, status, steps_done, diverged_at, last_finite,
+                           wall_s=time.perf_counter() - self.started, info=self.info[i])
+        run = self.folders[i]
+        if run is not None:
+            extra = None
+            if self.stepper.kind != "eager":
+                extra = {"fused": {"members": len(self.members),
+                                   "captured": self.stepper.kind == "captured"}}
+            record.write_run_json(run, self.settings[i], status, steps_done, self.started,
+                                  result, extra=extra)
+            if run.metrics.exists():
+                result.metrics = pd.read_csv(run.metrics)
+        self._done(i, result)
+
+    def _done(self, i: int, result: RunResult) -> None:
+        self.results[i] = result
+        if self.on_done is not None:
+            self.on_done(i, result)
+
+
+class _NoBar:
+    def update(self, step: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _bar(progress, jobs: list[Job], start: int):
+    """The group's handle on a progress bar: the caller's bar (an object with group()), a bar
+    of its own where show_progress says someone is watching (progress None or True), or none."""
+    if hasattr(progress, "group"):
+        return progress.group(jobs, start)
+    from ..progress import FigureBar, show_progress
+    if not show_progress(progress):
+        return _NoBar()
+    labels = [f"run {i + 1}" for i in range(len(jobs))] if len(jobs) > 1 else ["training"]
+    return _OwnBar(FigureBar("training", jobs, labels, show=True), jobs, start)
+
+
+class _OwnBar:
+    """A bar made for one group, closed with it."""
+
+    def __init__(self, bar, jobs, start):
+        self.bar, self.handle = bar, bar.group(jobs, start)
+
+    def update(self, step: int) -> None:
+        self.handle.update(step)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class _StopSignal:
+    signum: int | None = None
+
+
+@contextlib.contextmanager
+def _graceful_signals():
+    """Turn the first SIGINT/SIGTERM into a request to stop at the next step boundary."""
+    stop = _StopSignal()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def request_stop(signum, frame):
+        if stop.signum is not None:  # a second signal: the user insists
+            raise KeyboardInterrupt
+        stop.signum = signum
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

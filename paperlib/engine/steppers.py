@@ -1,0 +1,305 @@
+"""How a group of runs takes one step: a plain model, N models stacked as one, or that step
+captured in a CUDA graph. The loop (paperlib.engine.loop) is the same for all three.
+
+Why three and not one: a run alone on the CPU should be exactly the textbook loop (forward,
+backward, `optimizer.step()`), bit for bit, with any torch optimizer a user brings. But the
+paper profile is 66 runs of ResNet-56 at 128-1036 images per step, which leave a GPU mostly idle:
+each step is ~2,000 small kernel launches, and at batch 128-256 the launches, not the arithmetic,
+set the pace (PERFORMANCE-anchors §9). Two remedies:
+
+- Horizontal fusion (`StackedStepper`). `StackedModels` stacks N members' parameters and buffers
+  on a new leading dim (torch.func.stack_module_state) and runs them with torch.func.vmap over
+  the one architecture: every convolution becomes one grouped convolution over [B, N*C, H, W]
+  and every BatchNorm one over N*C channels, so a member keeps its own weights, BN statistics
+  and BN shards while the GPU sees N times the work per launch. The update is each member's own
+  rule (optim.sgd_update), reading its lr, momentum and weight decay for the step from [steps, N]
+  tables on the device, indexed by a step counter on the device.
+- A captured step (`CapturedStepper`): the stacked step recorded once as a CUDA graph and
+  replayed, so a step is one launch and reads nothing back. It is the stacked stepper plus the
+  capture: its only CUDA-only code is the capture itself.
+
+A stepper writes each member's loss and correct count for the step into the rows the loop gives
+it; `sync(i)` leaves member i's own model and optimizer as a run alone would have them (for its
+checkpoint and its caller), and `drop(i)` masks a member that ended (diverged, stopped): its
+weights, velocities and hyper-parameters are zeroed, so it computes finite zeros and nothing of
+it reaches the others.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from ..errors import ConfigError
+from ..models import param_groups
+from ..optim import rule_of, sgd_update
+from ..schedules import set_hparams
+from .job import Job
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader, *, precision: str = "auto") -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of `model` over one ordered pass of `loader`."""
+    from ..device import use_bf16
+    device = next(model.parameters()).device
+    bf16 = use_bf16(precision, device)
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    count = 0
+    try:
+        for x, y in loader:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = model(x)
+            loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
+            correct += (logits.argmax(1) == y).sum()
+            count += len(y)
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ConfigError("the evaluation loader yielded no batches; give it at least one image")
+    return loss_sum.item() / count, correct.item() / count
+
+
+class EagerStepper:
+    """One run: the model and its optimizer, exactly as a hand-written loop would step them."""
+
+    kind = "eager"
+
+    def __init__(self, jobs: list[Job], optimizers: list[torch.optim.Optimizer]):
+        (self.job,), (self.optimizer,) = jobs, optimizers
+        model = self.job.model
+        self.forward = _compiled(model) if self.job.compute.compile else model
+
+    def start(self, step: int) -> None:
+        self.job.model.train()
+
+    def step(self, step: int, hparams: list[dict], losses: torch.Tensor,
+             correct: torch.Tensor) -> int:
+        """Train one step; its loss and correct count go into losses[0] and correct[0] (device
+        tensors: nothing is read back). Returns the step's batch size."""
+        job = self.job
+        set_hparams(self.optimizer, **hparams[0])
+        x, y = job.train.batch(step)
+        if job.compute.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(job.device.type, dtype=torch.bfloat16, enabled=job.bf16):
+            logits = self.forward(x)
+        loss = F.cross_entropy(logits.float(), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        losses[0] = loss.detach()
+        correct[0] = (logits.argmax(1) == y).sum()
+        return len(y)
+
+    def evaluate(self, test) -> list[tuple[float, float]]:
+        return [evaluate(self.job.model, test, precision=self.job.precision)]
+
+    def sync(self, i: int, step: int) -> None:
+        """The model and optimizer are the run's own: nothing to write back."""
+
+    def drop(self, i: int) -> None:
+        """A run alone ends with its loop."""
+
+
+def _compiled(model: nn.Module):
+    compiled = model.__dict__.get("_paperlib_compiled")
+    if compiled is None:
+        compiled = torch.compile(model)
+        # object.__setattr__: as a registered submodule it would appear in state_dict()
+        object.__setattr__(model, "_paperlib_compiled", compiled)
+    return compiled
+
+
+class StackedModels:
+    """N models of one architecture as one: stacked parameters and buffers, one vmap'ed forward.
+
+    `stacked(xs)` takes inputs [N, B, ...] (member i gets xs[i]) and returns [N, B, classes];
+    `stacked(x, shared=True)` feeds the same [B, ...] batch to every member (evaluation).
+    Training mode, BN momentum and BN shards are the first model's: Job.fusion_key checks the
+    members agree on all of them.
+    """
+
+    def __init__(self, models: list[nn.Module]):
+        if not models:
+            raise ConfigError("StackedModels needs at least one model")
+        self.base = copy.deepcopy(models[0]).to("meta")
+        params, buffers = stack_module_state(models)
+        self.params = {k: v.detach().contiguous().requires_grad_(True) for k, v in params.items()}
+        self.buffers = {k: v.contiguous() for k, v in buffers.items()}
+        self.size = len(models)
+
+    def _forward_one(self, params, buffers, x):
+        return functional_call(self.base, (params, buffers), (x,))
+
+    def __call__(self, xs: torch.Tensor, shared: bool = False) -> torch.Tensor:
+        in_dims = (0, 0, None if shared else 0)
+        return vmap(self._forward_one, in_dims=in_dims, randomness="error")(
+            self.params, self.buffers, xs)
+
+    def train(self, mode: bool = True) -> "StackedModels":
+        self.base.train(mode)
+        return self
+
+    def member_state_dict(self, i: int) -> dict[str, torch.Tensor]:
+        return {**{k: v[i].detach() for k, v in self.params.items()},
+                **{k: v[i] for k, v in self.buffers.items()}}
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [*self.params.values(), *self.buffers.values()]
+
+
+class StackedStepper:
+    """N runs of one fusion key as one StackedModels (see the module docstring)."""
+
+    kind = "stacked"
+
+    def __init__(self, jobs: list[Job], optimizers: list[torch.optim.Optimizer]):
+        self.jobs, self.optimizers = jobs, optimizers
+        self.n = n = len(jobs)
+        first = jobs[0]
+        self.device = device = first.device
+        self.bf16 = first.bf16
+        self.model = StackedModels([j.model for j in jobs]).train()
+        self.rule = rule_of(first.optimizer)
+        # parameters grouped as the members' optimizers group them: one update per group
+        names = {id(p): name for name, p in first.model.named_parameters()}
+        self.groups = [(g["lr_mult"], g["decay_mult"], [names[id(p)] for p in g["params"]])
+                       for g in param_groups(first.model)]
+        named = [dict(j.model.named_parameters()) for j in jobs]
+        key = self.rule["state_key"]
+        self.velocity = {}
+        for name in self.model.params:
+            slices = []
+            for optimizer, params in zip(optimizers, named):
+                v = optimizer.state.get(params[name], {}).get(key)
+                slices.append(torch.zeros_like(params[name]) if v is None else v.detach().clone())
+            self.velocity[name] = torch.stack(slices).contiguous()
+        # hparam tables [steps, N], indexed on the device by the step counter
+        dtype = next(iter(self.model.params.values())).dtype
+        rows = [[j.hparams(s) for j in jobs] for s in range(first.steps)]
+        self.table = {k: torch.tensor([[row[i][k] or 0.0 for i in range(n)] for row in rows],
+                                      device=device, dtype=dtype)
+                      for k in ("lr", "momentum", "weight_decay")}
+        self.t = torch.zeros((), dtype=torch.long, device=device)
+        x0 = first.train.batch(0)[0]
+        self.xs = torch.empty((n, *x0.shape), dtype=x0.dtype, device=device)
+        self.ys = torch.empty((n, x0.shape[0]), dtype=torch.long, device=device)
+        self.step_loss = torch.zeros(n, device=device)
+        self.step_correct = torch.zeros(n, dtype=torch.long, device=device)
+
+    def start(self, step: int) -> None:
+        self.t.fill_(step)
+        self._load(step)
+
+    def _load(self, step: int) -> None:
+        for i, job in enumerate(self.jobs):
+            x, y = job.train.batch(step)
+            self.xs[i].copy_(x)
+            self.ys[i].copy_(y)
+
+    def _compute(self) -> None:
+        """Forward, backward and update of every member; reads only device tensors."""
+        # index_select with the device counter: indexing with a 0-dim tensor would read it back
+        at = self.t.view(1)
+        lr, mom, wd = (self.table[k].index_select(0, at)[0]
+                       for k in ("lr", "momentum", "weight_decay"))
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16,
+                            cache_enabled=False):
+            logits = self.model(self.xs)
+        losses = vmap(F.cross_entropy)(logits.float(), self.ys)
+        grads = dict(zip(self.model.params, torch.autograd.grad(
+            losses.sum(), list(self.model.params.values()))))
+        with torch.no_grad():
+            for lr_mult, decay_mult, names in self.groups:
+                sgd_update([self.model.params[k] for k in names], [grads[k] for k in names],
+                           [self.velocity[k] for k in names], lr=lr * lr_mult, momentum=mom,
+                           weight_decay=wd * decay_mult, nesterov=self.rule["nesterov"],
+                           caffe=self.rule["caffe"])
+            self.step_loss.copy_(losses.detach())
+            self.step_correct.copy_((logits.argmax(-1) == self.ys).sum(1))
+            self.t += 1
+
+    def _advance(self) -> None:
+        self._compute()
+
+    def step(self, step: int, hparams: list[dict], losses: torch.Tensor,
+             correct: torch.Tensor) -> int:
+        self._load(step)
+        self._advance()
+        losses.copy_(self.step_loss)
+        correct.copy_(self.step_correct)
+        return self.xs.shape[1]
+
+    @torch.no_grad()
+    def evaluate(self, test) -> list[tuple[float, float]]:
+        self.model.train(False)
+        loss_sum = torch.zeros(self.n, device=self.device, dtype=torch.float64)
+        hits = torch.zeros(self.n, device=self.device, dtype=torch.long)
+        count = 0
+        try:
+            for x, y in test:
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                    logits = self.model(x, shared=True)
+                loss_sum += vmap(lambda lg: F.cross_entropy(lg.float(), y, reduction="sum"))(
+                    logits).double()
+                hits += (logits.argmax(-1) == y).sum(1)
+                count += len(y)
+        finally:
+            self.model.train(True)
+        if count == 0:
+            raise ConfigError("the evaluation loader yielded no batches; give it at least one "
+                              "image")
+        return [(loss / count, hit / count)
+                for loss, hit in zip(loss_sum.tolist(), hits.tolist())]
+
+    def sync(self, i: int, step: int) -> None:
+        """Write member i's slice into its own model and optimizer, as a run alone leaves them."""
+        job, optimizer = self.jobs[i], self.optimizers[i]
+        with torch.no_grad():
+            job.model.load_state_dict(self.model.member_state_dict(i))
+            for name, param in job.model.named_parameters():
+                optimizer.state[param][self.rule["state_key"]] = self.velocity[name][i].clone()
+        if step > 0:
+            set_hparams(optimizer, **job.hparams(step - 1))
+
+    def drop(self, i: int) -> None:
+        with torch.no_grad():
+            for t in [*self.model.tensors(), *self.velocity.values()]:
+                if t.is_floating_point():
+                    t[i].zero_()
+            for table in self.table.values():
+                table[:, i] = 0.0
+
+
+class CapturedStepper(StackedStepper):
+    """The stacked step, recorded once as a CUDA graph and replayed: one launch per step."""
+
+    kind = "captured"
+
+    def start(self, step: int) -> None:
+        """Record the step in a CUDA graph. The warm-up steps it needs first are undone."""
+        super().start(step)
+        state = [*self.model.tensors(), *self.velocity.values(), self.t, self.step_loss,
+                 self.step_correct]
+        saved = [t.clone() for t in state]
+        stream = torch.cuda.Stream(self.device)
+        stream.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(stream):
+            for _ in range(3):
+                self._compute()
+        torch.cuda.current_stream(self.device).wait_stream(stream)
+        with torch.no_grad():
+            for t, s in zip(state, saved):
+                t.copy_(s)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self._compute()
+
+    def _advance(self) -> None:
+        self.graph.replay()
