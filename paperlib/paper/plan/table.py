@@ -1,0 +1,222 @@
+"""The plan as a table: per claim, the power of its rule at the profile's seeds, the fewest runs
+per curve for 80% power, their cost, and what a budget affords (`plan`, `seeds_within`,
+`describe_plan`).
+
+Separate because this is the bookkeeping of one profile and one budget: it searches n through
+`power` and prices it from the profile's runs, and leaves what a claim is (designs.py) and how a
+set of runs is drawn (simulate.py) to the modules below it.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from ...errors import ConfigError
+from .. import claims as C
+from ..profiles import get_profile, runs_for, seeds_for
+from .designs import DESIGNS, Design, design
+
+FIGURES_DIR = Path(__file__).resolve().parents[3] / "figures"
+POWER, SIMS, SEED = 0.8, 2000, 0
+N_MAX = 100_000  # runs per curve beyond which the plan stops looking
+
+
+def power(key: str, n: int, profile: str, *, sigma: float | None = None,
+          figures_dir: Path | str = FIGURES_DIR, sims: int = SIMS, seed: int = SEED) -> float:
+    """The share of `sims` simulated sets of n runs per curve in which the claim's rule says
+    "reproduced" under Smith's effect, with one run's noise `sigma` (default: the design's)."""
+    d = design(key)
+    if d.draw is None:
+        return math.nan
+    if sigma is None:
+        sigma = d.noise(profile, Path(figures_dir))[0]
+        if sigma is None:
+            return math.nan
+    codes = d.draw(np.random.default_rng(seed), sigma, n, sims, profile)
+    return float(np.mean(codes == 1))
+
+
+def runs_for_power(key: str, profile: str, *, sigma: float, target: float = POWER,
+                   sims: int = SIMS, seed: int = SEED) -> tuple[int | None, float]:
+    """The fewest runs per curve whose power reaches `target` (None beyond N_MAX), and that power:
+    up a ladder of n, then bisection between its last two rungs."""
+    def p(n):
+        return power(key, n, profile, sigma=sigma, sims=sims, seed=seed)
+
+    most = p(N_MAX)
+    if most < target:
+        return None, most
+    ladder, n = [1, 2, 3, 4, 5, 6, 8], 8
+    while n < N_MAX:
+        n = min(N_MAX, int(math.ceil(n * 1.5)))
+        ladder.append(n)
+    lo = 0
+    for hi in ladder:
+        got = p(hi)
+        if got >= target:
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                at = p(mid)
+                if at >= target:
+                    hi, got = mid, at
+                else:
+                    lo = mid
+            return hi, got
+        lo = hi
+    return N_MAX, most
+
+
+def images_per_seed(figure: str, profile: str) -> int:
+    """Training images of one seed of every curve of `figure` under `profile`."""
+    return sum(spec.steps * spec.batch_size for spec in runs_for(figure, profile))
+
+
+def _not_testable(d: Design, profile: str) -> str | None:
+    if d.cut is not None and d.cut(profile):
+        return d.cut(profile)
+    if d.effect_at is None:
+        return None
+    need, why = C.EFFECT_AT[d.effect_at]
+    specs = [s for s in runs_for(d.figure, profile) if d.effect_curve is None or d.effect_curve(s)]
+    images = max(spec.steps * spec.batch_size for spec in specs)
+    if images >= need:
+        return None
+    return (f"{C.NOT_TESTABLE}: runs end at {images / 1e6:.2g} M images, the effect appears at "
+            f"~{need / 1e6:.3g} M ({why})")
+
+
+def plan(profile: str, *, budget_hours: float | None = None,
+         seconds_per_image: Callable[[str], float] | None = None,
+         figures_dir: Path | str = FIGURES_DIR, sims: int = SIMS, seed: int = SEED
+         ) -> pd.DataFrame:
+    """One row per claim: Smith's effect, one run's noise and its source, the power of the rule at
+    this profile's seeds, the runs per curve for 80% power at the rules' 5% error, and their cost
+    in runs, training images and (with `seconds_per_image`: figure -> seconds per training image)
+    GPU-hours. With `budget_hours` (which needs the rate), whether that n fits, alone, and the
+    largest n the budget affords with its power; `seeds_within` spreads one budget over figures.
+    Claims whose runs end before Smith's effect appears say "not testable at this scale"."""
+    get_profile(profile)
+    if budget_hours is not None and seconds_per_image is None:
+        raise ConfigError("budget_hours needs seconds_per_image (a rate per figure) to turn "
+                          "runs into hours")
+    figures_dir = Path(figures_dir)
+    rows = []
+    for d in DESIGNS:
+        sigma, source = d.noise(profile, figures_dir)
+        curves = len(runs_for(d.figure, profile))
+        n_now = len(seeds_for(d.figure, profile))
+        per_seed = images_per_seed(d.figure, profile)
+        hours_per_seed = (per_seed * seconds_per_image(d.figure) / 3600
+                          if seconds_per_image is not None else math.nan)
+        row = {"claim": d.key, "figure": d.figure, "statement": d.statement, "effect": d.effect,
+               "noise": source, "sigma": math.nan if sigma is None else sigma,
+               "n_profile": n_now, "power_profile": math.nan, "n_80": math.nan,
+               "power_n_80": math.nan, "runs_80": math.nan, "images_80": math.nan,
+               "hours_80": math.nan, "images_per_seed": per_seed,
+               "hours_per_seed": hours_per_seed, "fits": None, "n_budget": math.nan,
+               "power_budget": math.nan, "note": d.note}
+        if d.draw is not None and sigma is not None:
+            # shown even where the runs end too early: what these seeds could see if they didn't
+            row["power_profile"] = power(d.key, n_now, profile, sigma=sigma, sims=sims,
+                                         seed=seed)
+        cut = _not_testable(d, profile)
+        if cut:
+            row["decision"] = cut
+        elif d.draw is None:
+            row["decision"] = f"no power to compute: Smith's effect is unknown ({d.effect})"
+        elif sigma is None:
+            row["decision"] = f"no power to compute: no noise estimate ({source})"
+        else:
+            n80, p80 = runs_for_power(d.key, profile, sigma=sigma, sims=sims, seed=seed)
+            if n80 is None:
+                row["power_n_80"] = p80
+                row["decision"] = (f"no n up to {N_MAX:,} per curve reaches power {POWER} "
+                                   f"(power {p80:.2f} there)")
+            else:
+                row.update(n_80=n80, power_n_80=p80, runs_80=n80 * curves,
+                           images_80=n80 * per_seed, hours_80=n80 * hours_per_seed)
+                row["decision"] = _decision(row, budget_hours)
+                if budget_hours is not None:
+                    afford = int(budget_hours // hours_per_seed) if hours_per_seed > 0 else 0
+                    row.update(fits=n80 <= afford, n_budget=afford)
+                    if afford >= 1:
+                        row["power_budget"] = power(d.key, min(afford, N_MAX), profile,
+                                                    sigma=sigma, sims=sims, seed=seed)
+                    row["decision"] = _decision(row, budget_hours)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table.attrs.update(profile=profile, budget_hours=budget_hours, sims=sims)
+    return table
+
+
+def _decision(row: dict, budget_hours: float | None) -> str:
+    cost = f"{row['runs_80']:,} runs, {row['images_80'] / 1e6:,.0f} M training images"
+    if not math.isnan(row["hours_80"]):
+        cost += f", {row['hours_80']:,.1f} GPU-hours"
+    text = f"n = {row['n_80']} per curve (power {row['power_n_80']:.2f}): {cost}"
+    if budget_hours is None or row["fits"] is None:
+        return text
+    if row["fits"]:
+        return text + f"; fits {budget_hours:g} GPU-hours"
+    afford = row["n_budget"]
+    tail = (f"; {budget_hours:g} GPU-hours afford n = {afford} (power {row['power_budget']:.2f})"
+            if afford >= 1 else f"; {budget_hours:g} GPU-hours afford no seed of this figure")
+    return (f"needs n = {row['n_80']} per curve, {row['hours_80']:,.1f} GPU-hours ({cost})"
+            + tail)
+
+
+def seeds_within(table: pd.DataFrame, budget_hours: float) -> dict:
+    """Seeds per figure within one budget for all figures together: every figure at 1 seed (to
+    draw it), then the claims that 80% power decides, cheapest extra first, each raising its
+    figure to its n while the total fits. Returns {figure: seeds} with the total hours and the
+    claims funded under "_hours" and "_decided"."""
+    per_seed = table.groupby("figure")["hours_per_seed"].first()
+    if per_seed.isna().any():
+        raise ConfigError("seeds_within needs a plan made with seconds_per_image")
+    seeds = {f: 1 for f in per_seed.index}
+    spent = float(per_seed.sum())
+    decided = []
+    open_rows = table[table["n_80"].notna() & ~table["decision"].str.startswith(C.NOT_TESTABLE)]
+    while True:
+        extra = {r.claim: (max(0, int(r.n_80) - seeds[r.figure]) * per_seed[r.figure], r)
+                 for r in open_rows.itertuples() if r.claim not in decided}
+        if not extra:
+            break
+        claim, (cost, r) = min(extra.items(), key=lambda kv: kv[1][0])
+        if spent + cost > budget_hours:
+            break
+        seeds[r.figure] = max(seeds[r.figure], int(r.n_80))
+        spent += cost
+        decided.append(claim)
+    return {**seeds, "_hours": float(spent), "_decided": decided}
+
+
+def describe_plan(table: pd.DataFrame) -> str:
+    """The plan as text, one block per claim, and the seeds per figure within the budget where
+    the plan has one."""
+    profile, budget = table.attrs.get("profile", "?"), table.attrs.get("budget_hours")
+    lines = [f"Plan for profile {profile!r}: runs per curve for power {POWER} at the rules' 5% "
+             f"error ({table.attrs.get('sims', SIMS):,} simulated sets per n)"]
+    for r in table.itertuples():
+        lines.append(f"[{r.claim}] {r.statement}")
+        lines.append(f"    effect: {r.effect}")
+        sigma = "" if math.isnan(r.sigma) else f"SD {r.sigma:.4f}: "
+        lines.append(f"    noise of one run: {sigma}{r.noise}")
+        now = ("power -" if math.isnan(r.power_profile) else
+               f"power {r.power_profile:.2f}" + (" if the effect were there" if
+                                                 r.decision.startswith(C.NOT_TESTABLE) else ""))
+        lines.append(f"    this profile: n = {r.n_profile} per curve, {now}")
+        lines.append(f"    decides it: {r.decision}")
+        if r.note:
+            lines.append(f"    note: {r.note}")
+    if budget is not None and not table["hours_per_seed"].isna().any():
+        alloc = seeds_within(table, budget)
+        seeds = ", ".join(f"{f} {n}" for f, n in alloc.items() if not f.startswith("_"))
+        lines.append(f"Within {budget:g} GPU-hours for all figures: seeds {seeds} "
+                     f"({alloc['_hours']:,.1f} h); decided at 80% power: "
+                     + (", ".join(alloc["_decided"]) or "none"))
+    return "\n".join(lines)

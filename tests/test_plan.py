@@ -1,0 +1,154 @@
+"""The plan says, per claim, what would decide it and what that costs: its n is the fewest runs per
+curve with 80% power under the rule as implemented, its costs are the profile's own runs, its noise
+is read from the committed figures when called, and a claim the profile's runs cannot reach gets
+"not testable at this scale" instead of an n."""
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from paperlib.errors import ConfigError
+from paperlib.paper import plan as P
+from paperlib.paper.claims import NOT_TESTABLE
+from paperlib.paper.profiles import runs_for
+
+SIMS = 500  # enough to check the plan's bookkeeping; the calibration tests use 2,000
+
+
+@pytest.fixture(scope="module")
+def paper():
+    return P.plan("paper", sims=SIMS)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return P.plan("small", sims=SIMS)
+
+
+def test_the_plan_has_one_row_per_claim_with_effect_noise_power_and_cost(paper):
+    assert list(paper["claim"]) == [d.key for d in P.DESIGNS]
+    for column in ("effect", "noise", "sigma", "n_profile", "power_profile", "n_80", "runs_80",
+                   "images_80", "hours_80", "decision"):
+        assert column in paper
+    # the paper profile's seeds follow this plan (tests/test_profiles.py)
+    assert paper.set_index("claim").loc["fig8b_slope", "n_profile"] == 5
+    assert paper.set_index("claim").loc["fig5b_best", "n_profile"] == 1   # Smith's Fig 5: one run
+
+
+def test_every_effect_and_stated_noise_names_its_source(paper):
+    for r in paper.itertuples():
+        assert any(s in r.effect for s in ("SETTINGS.md", "figs/")), r.claim
+        assert any(s in r.noise for s in ("SETTINGS.md", "figs/", ".json")), r.claim
+
+
+def test_claims_whose_runs_end_before_smiths_effect_are_not_testable_at_this_scale(small, paper):
+    for table, untestable in ((small, {"fig5a", "fig5b_collapse", "fig5b_best", "fig8a_order",
+                                       "fig8b_slope"}), (paper, set())):
+        cut = set(table.loc[table["decision"].str.startswith(NOT_TESTABLE), "claim"])
+        assert cut == untestable
+        assert table.loc[table["claim"].isin(cut), "n_80"].isna().all()
+
+
+def test_the_plans_n_is_the_fewest_runs_per_curve_with_80pct_power(paper):
+    decided = paper[paper["n_80"].notna()]
+    assert len(decided) >= 5
+    for r in decided.itertuples():
+        n = int(r.n_80)
+        assert P.power(r.claim, n, "paper", sigma=r.sigma, sims=SIMS) >= P.POWER
+        if n > 1:
+            assert P.power(r.claim, n - 1, "paper", sigma=r.sigma, sims=SIMS) < P.POWER
+
+
+def test_costs_are_the_profiles_runs_times_the_runs_per_curve(paper):
+    for r in paper[paper["n_80"].notna()].itertuples():
+        specs = runs_for(r.figure, "paper")
+        assert r.runs_80 == r.n_80 * len(specs)
+        assert r.images_80 == r.n_80 * sum(s.steps * s.batch_size for s in specs)
+
+
+def test_hours_come_from_the_rate_and_a_budget_says_what_it_affords():
+    rate = {"fig1a": 2e-5, "fig5a": 1e-5, "fig5b": 1e-5, "fig8a": 2e-5, "fig8b": 2e-5,
+            "fig15a": 2e-5, "fig15b": 2e-5}
+    table = P.plan("paper", budget_hours=10, seconds_per_image=rate.get, sims=SIMS)
+    for r in table[table["n_80"].notna()].itertuples():
+        assert r.hours_80 == pytest.approx(r.images_80 * rate[r.figure] / 3600)
+        assert r.n_budget == math.floor(10 / r.hours_per_seed)
+        assert r.fits == (r.n_80 <= r.n_budget)
+        if r.fits:
+            assert "fits 10 GPU-hours" in r.decision
+        else:
+            assert r.decision.startswith(f"needs n = {int(r.n_80)} per curve, ")
+            assert "GPU-hours afford" in r.decision
+    assert not table["fits"].dropna().all() and table["fits"].dropna().any()
+
+
+def test_a_budget_without_a_rate_is_refused():
+    with pytest.raises(ConfigError, match="seconds_per_image"):
+        P.plan("paper", budget_hours=24)
+    with pytest.raises(ConfigError):
+        P.plan("huge")
+
+
+def test_seeds_within_a_budget_fund_the_cheapest_claims_and_stay_within_it(paper):
+    table = paper.copy()
+    table["hours_per_seed"] = table["images_per_seed"] * 1e-5 / 3600
+    alloc = P.seeds_within(table, 40)
+    seeds = {f: n for f, n in alloc.items() if not f.startswith("_")}
+    assert set(seeds) == set(table["figure"]) and min(seeds.values()) >= 1
+    hours = table.groupby("figure")["hours_per_seed"].first()
+    assert alloc["_hours"] == pytest.approx(sum(seeds[f] * hours[f] for f in seeds))
+    assert alloc["_hours"] <= 40
+    for claim in alloc["_decided"]:
+        r = table.set_index("claim").loc[claim]
+        assert seeds[r["figure"]] >= r["n_80"]
+    # a larger budget decides at least as much
+    assert set(alloc["_decided"]) <= set(P.seeds_within(table, 400)["_decided"])
+
+
+def committed(folder, figure, profile, runs, metrics=None):
+    (folder / f"{figure}.json").write_text(json.dumps({"profile": profile, "runs": runs}))
+    (metrics if metrics is not None else pd.DataFrame({"split": []})).to_csv(
+        folder / f"{figure}.csv", index=False)
+
+
+def test_noise_without_a_published_source_is_read_from_the_committed_runs_when_called(tmp_path):
+    losses = {"a": (1.0, 1.2), "b": (0.5, 0.9)}    # within-curve variances 0.02 and 0.08
+    committed(tmp_path, "fig8a", "small",
+              [{"curve": c, "replicate": i, "status": "completed", "final_test_loss": v}
+               for c, vs in losses.items() for i, v in enumerate(vs)])
+    row = P.plan("paper", figures_dir=tmp_path, sims=SIMS).set_index("claim").loc["fig8a_order"]
+    assert row["sigma"] == pytest.approx(math.sqrt((0.02 + 0.08) / 2))
+    assert "fig8a.json, profile small, 2 df" in row["noise"]
+    empty = P.plan("paper", figures_dir=tmp_path / "none", sims=SIMS).set_index("claim")
+    assert math.isnan(empty.loc["fig8a_order", "sigma"])
+    assert "no noise estimate" in empty.loc["fig8a_order", "decision"]
+
+
+def test_committed_replicates_of_the_planned_profile_come_before_smiths_tables(tmp_path):
+    runs = [{"curve": str(t), "tbs": t, "replicate": i, "status": "completed"}
+            for t in (128, 1024) for i in (0, 1)]
+    accs = {(str(t), i): 0.9 + 0.01 * i for t in (128, 1024) for i in (0, 1)}
+    metrics = pd.DataFrame([{"curve": c, "replicate": i, "split": "test", "step": s, "lr": 0.1,
+                             "loss": 1.0, "accuracy": a} for (c, i), a in accs.items()
+                            for s in (1, 2, 3)])
+    committed(tmp_path, "fig8b", "paper", runs, metrics)
+    ours = P.plan("paper", figures_dir=tmp_path, sims=SIMS).set_index("claim").loc["fig8b_slope"]
+    assert ours["sigma"] == pytest.approx(np.std([0.9, 0.91], ddof=1))
+    committed(tmp_path, "fig8b", "small", runs, metrics)
+    smith = P.plan("paper", figures_dir=tmp_path, sims=SIMS).set_index("claim").loc["fig8b_slope"]
+    assert smith["sigma"] == P.FIG8B_SD and "Table 1" in smith["noise"]
+
+
+def test_describe_plan_gives_every_claim_its_effect_noise_and_decision(small):
+    text = P.describe_plan(small)
+    for claim in small["claim"]:
+        assert f"[{claim}]" in text
+    assert text.count(NOT_TESTABLE) == 5 and "if the effect were there" in text
+
+
+def test_describe_plan_spreads_a_budget_over_the_figures():
+    rate = lambda figure: 1e-5  # noqa: E731
+    text = P.describe_plan(P.plan("paper", budget_hours=48, seconds_per_image=rate, sims=SIMS))
+    assert "Within 48 GPU-hours for all figures: seeds fig15a " in text
