@@ -11,8 +11,10 @@ NOTEBOOKS := 01_lr_range_test 02_fig5_super_convergence 03_fig8_cyclical_momentu
 NOTEBOOKS += $(if $(filter paper,$(PROFILE)),,05_disciplined_recipe)
 # Notebook 04 is CIFAR-100's; where only CIFAR-10 is at hand: make figures DATASET_04=cifar10
 DATASET_04 ?= cifar100
+# auto: bf16 on CUDA and on CPUs with native bf16, else fp32; fp32 is Smith's arithmetic
+PRECISION ?= auto
 
-.PHONY: setup test figures estimate benchmark lab clean
+.PHONY: setup test figures estimate plan report benchmark lab clean
 
 # Executed and checked notebooks never hold a progress bar (paperlib/progress.py).
 test figures: export PAPERLIB_PROGRESS = 0
@@ -36,22 +38,39 @@ test: $(STAMP)
 # Runs every notebook with papermill into reports/<profile>/ (each notebook writes its figures,
 # CSVs and JSONs to figures/, or figures/smoke/ for PROFILE=smoke); the wall time of each goes to
 # reports/<profile>/timings.tsv. An executed notebook only replaces the old one once it finished.
+# The estimate comes first; where it says more than a day on this device, make asks before it
+# trains (CONFIRM=1 answers yes; without a terminal to ask on, it stops).
+CONFIRM ?= 0
 figures: $(STAMP)
 	@case "$(PROFILE)" in smoke|small|paper) ;; *) echo "PROFILE must be smoke, small or paper, not '$(PROFILE)'" >&2; exit 2;; esac
 	@mkdir -p reports/$(PROFILE)
-	$(PY) -m paperlib estimate --profile $(PROFILE)
+	@mkdir -p build && $(PY) -m paperlib estimate --profile $(PROFILE) --precision $(PRECISION) | tee build/estimate-$(PROFILE).txt
+	@grep -q "^  total" build/estimate-$(PROFILE).txt  # the estimate itself failed: stop here
+	@if grep -q "more than a day" build/estimate-$(PROFILE).txt && [ "$(CONFIRM)" != 1 ]; then \
+	  if [ -t 0 ]; then printf 'Train all of it? [y/N] '; read answer; case "$$answer" in y|Y|yes) ;; *) echo "stopped; CONFIRM=1 skips the question"; exit 1;; esac; \
+	  else echo "stopped: more than a day of training; rerun with CONFIRM=1 to go ahead" >&2; exit 1; fi; fi
 	@for nb in $(NOTEBOOKS); do \
 	  extra=""; if [ $$nb = 04_fig15_cifar100 ]; then extra="-p dataset $(DATASET_04)"; fi; \
 	  partial=reports/$(PROFILE)/.$$nb.partial.ipynb; start=$$(date +%s); \
-	  echo "papermill notebooks/$$nb.ipynb -p profile $(PROFILE) $$extra"; \
-	  $(PY) -m papermill notebooks/$$nb.ipynb $$partial -p profile $(PROFILE) $$extra --no-progress-bar || exit 1; \
+	  echo "papermill notebooks/$$nb.ipynb -p profile $(PROFILE) -p precision $(PRECISION) $$extra"; \
+	  $(PY) -m papermill notebooks/$$nb.ipynb $$partial -p profile $(PROFILE) -p precision $(PRECISION) $$extra --no-progress-bar || exit 1; \
 	  mv $$partial reports/$(PROFILE)/$$nb.ipynb; \
 	  printf '%s\t%s\t%ss\n' "$$nb" "$(PROFILE)" "$$(( $$(date +%s) - start ))" | tee -a reports/$(PROFILE)/timings.tsv; \
 	done
 
-# The work ahead of a profile and its wall time on this device, from a short probe per figure.
+# The work ahead of a profile and its wall time on this device, from a short probe (seconds).
 estimate: $(STAMP)
 	$(PY) -m paperlib estimate --profile $(PROFILE)
+
+# How many runs per curve decide each claim, and what they cost here (BUDGET_HOURS=48 to say
+# which claims a budget affords).
+plan: $(STAMP)
+	$(PY) -m paperlib plan --profile $(PROFILE) $(if $(BUDGET_HOURS),--budget-hours $(BUDGET_HOURS))
+
+# One HTML page per profile (reports/<profile>/index.html): every figure, the claims with their
+# verdicts, the settings and the provenance, from the saved CSVs and JSONs; nothing reruns.
+report: $(STAMP)
+	$(PY) -m paperlib report --profile $(PROFILE)
 
 # Images/s of paperlib's fit vs a bare loop vs the textbook DataLoader pipeline (~2 min on a CPU).
 # BENCH_ARGS="--device cuda --model resnet56 --batch-size 512" on a GPU.
@@ -59,10 +78,11 @@ benchmark: $(STAMP)
 	$(PY) benchmarks/throughput.py $(BENCH_ARGS)
 
 # JupyterLab on the project's environment, opened on the notebooks, to step through them.
-# Containers often run as root, which JupyterLab refuses unless told: LAB_ARGS adds flags.
-LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
+# Containers often run as root, which JupyterLab refuses unless told; LAB_ARGS adds flags of
+# your own to these (LAB_ARGS="--no-browser --port 8889").
+LAB_DEFAULTS := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(STAMP)
-	$(PY) -m jupyter lab notebooks/ $(LAB_ARGS)
+	$(PY) -m jupyter lab notebooks/ $(LAB_DEFAULTS) $(LAB_ARGS)
 
 clean:
 	rm -rf .pytest_cache build

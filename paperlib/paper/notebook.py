@@ -22,6 +22,7 @@ from ..cifar import data_root
 from ..errors import ConfigError, DatasetNotFoundError, PaperlibError
 from ..experiment import Splits
 from ..provenance import provenance
+from .folders import figures_dir, project_root, resolve_dir  # noqa: F401 (the notebooks' API)
 from .profiles import eval_subset_for, get_profile
 
 
@@ -101,27 +102,6 @@ def _is_instance(value, kind) -> bool:
 
 def _type_name(kind) -> str:
     return getattr(kind, "__name__", None) if typing.get_origin(kind) is None else str(kind)
-
-
-def project_root() -> Path:
-    """The checkout the notebook belongs to (the folder holding notebooks/ and paperlib/), so
-    that paths work from JupyterLab (cwd notebooks/), papermill and pytest alike."""
-    for folder in (Path.cwd(), *Path.cwd().parents):
-        if (folder / "notebooks").is_dir() and (folder / "paperlib").is_dir():
-            return folder
-    return Path.cwd()
-
-
-def resolve_dir(path: str, default: str) -> Path:
-    """`path` if given (relative to the project), else the project's `default` folder."""
-    chosen = Path(path or default).expanduser()
-    return chosen if chosen.is_absolute() else project_root() / chosen
-
-
-def figures_dir(path: str, profile: str) -> Path:
-    """Where figure files go: `path`, else figures/ for small and paper runs and figures/smoke/
-    for smoke runs, so that CI's smoke runs never overwrite the replication's figures."""
-    return resolve_dir(path, "figures/smoke" if profile == "smoke" else "figures")
 
 
 def make_splits(dataset: str, figure: str, *, profile: str, device, test_images: int = 0):
