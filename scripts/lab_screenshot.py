@@ -93,25 +93,32 @@ def main(argv=None) -> int:
         time.sleep(5)  # the kernel starts
         driver.find_element(By.XPATH, "//li[contains(@class,'lm-MenuBar-item')]"
                                       "[.//div[text()='Run']]").click()
-        driver.find_element(By.CSS_SELECTOR,
-                            "li.lm-Menu-item[data-command='notebook:run-all-cells']").click()
+        time.sleep(1)
+        driver.find_element(By.XPATH, "//li[contains(@class,'lm-Menu-item')]"
+                                      "[.//div[text()='Run All Cells']]").click()
+        for no in driver.find_elements(By.XPATH, "//button[.//*[text()='No'] or text()='No']"):
+            no.click()  # JupyterLab's question about news, over the notebook's corner
         deadline = time.monotonic() + args.timeout
-        seen = []
-        while len(seen) < 2:
+        seen, first = [], None
+        while True:
             assert time.monotonic() < deadline, "no progress bar appeared while the runs trained"
             bars = driver.find_elements(By.CSS_SELECTOR, ".widget-hprogress")
-            if bars:
-                status = driver.find_elements(By.CSS_SELECTOR, ".widget-hbox .widget-html")
-                text = status[0].text if status else ""
-                if not seen or text != seen[-1]:
-                    seen.append(text)
-                    if len(seen) == 2:
-                        bars[0].location_once_scrolled_into_view
-                        driver.execute_script("window.scrollBy(0, -200)")
-                        time.sleep(0.5)
-                        args.out.parent.mkdir(parents=True, exist_ok=True)
-                        driver.save_screenshot(str(args.out))
-            time.sleep(2 if seen else 0.5)
+            status = driver.find_elements(By.CSS_SELECTOR, ".widget-hbox .widget-html")
+            text = status[0].text if bars and status else ""
+            if text and (not seen or text != seen[-1]):
+                seen.append(text)
+                first = first or time.monotonic()
+            # a moment a third of the way into the figure: the bar has visibly moved
+            if seen and (" 2/" in text or (first and time.monotonic() - first > 60)):
+                driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", bars[0])
+                time.sleep(0.5)
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                driver.save_screenshot(str(args.out))
+                seen.append(driver.find_elements(
+                    By.CSS_SELECTOR, ".widget-hbox .widget-html")[0].text)
+                break
+            time.sleep(1)
+        seen = [seen[0], seen[-1]]
         for moment, text in enumerate(seen):
             print(f"bar, moment {moment + 1}: {text}")
         print(f"wrote {args.out}")
