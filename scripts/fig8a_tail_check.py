@@ -16,7 +16,7 @@ zeroed runs stay flat after the cycle's end.
 
     python scripts/fig8a_tail_check.py [--seeds 0 1] [--out reports/fig8a_tail_check]
 
-About 6 minutes on 2 CPU cores. Writes OUT.csv (test rows of every variant) and OUT.json
+About 5 minutes on 2 CPU cores. Writes OUT.csv (test rows of every variant) and OUT.json
 (the summary, with provenance); the last line printed is the JSON.
 """
 from __future__ import annotations
