@@ -25,8 +25,10 @@ def claims(folder: str = "figures") -> int:
     return 0
 
 
-def plan(profile: str, hours: str = "24", rate: str = "55000") -> int:
+def plan(profile: str, hours: str | None = None, rate: str | None = None) -> int:
     from paperlib.paper import plan as P
+    from paperlib.paper.profiles import PAPER_BUDGET_HOURS, PAPER_RATE
+    hours, rate = hours or PAPER_BUDGET_HOURS, rate or PAPER_RATE  # the paper profile's plan
     table = P.plan(profile, budget_hours=float(hours),
                    seconds_per_image=lambda figure: 1 / float(rate))
     print("| claim | Smith's effect | one run's noise (source) | runs per curve now: power | "

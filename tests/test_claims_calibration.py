@@ -234,7 +234,7 @@ def test_the_fig5_draws_and_claims_fig5_agree_set_for_set():
                                             [(0, 1)], higher=True))[0])
         value, se, df = arrays(b, wds, "wd")
         below = int(C.decide_gap(*C.below(value[1], se[1], df[1],
-                                          P.accuracy_floor(value[1], 10_000), n, 0.2)))
+                                          C.accuracy_floor(value[1], 10_000), n, 0.2)))
         g = C.pair_gaps(value, se, df, [(0, 1), (0, 2), (0, 3)], higher=True)
         best = int(C.decide_all(g, g))
         assert [row["verdict"] for row in rows] == [C.CODES[c] for c in (gap, below, best)]

@@ -179,8 +179,7 @@ def print_plan(figures: list[str], params: dict, work_ahead: pd.DataFrame) -> pd
     and what they cost at the rate the work-ahead estimate just measured; returns the rows."""
     from . import plan as P
     rate = {r.figure: r.estimate_s / max(r.train_images, 1) for r in work_ahead.itertuples()}
-    table = P.plan(params["profile"], seconds_per_image=lambda figure: rate.get(figure, 0.0))
-    mine = table[table["figure"].isin(figures)]
-    mine.attrs = dict(table.attrs)
-    print(P.describe_plan(mine))
-    return mine
+    table = P.plan(params["profile"], seconds_per_image=lambda figure: rate.get(figure, 0.0),
+                   figures=figures)
+    print(P.describe_plan(table))
+    return table

@@ -39,7 +39,7 @@ each verdict is in its function's docstring.
 The package, from the bottom up; each module imports only those above it in this list:
 - student: Student's t, exactly (t_sf, t_ppf);
 - rules: the rules on arrays of gaps, which the tables and paperlib.paper.plan's simulations both
-  decide through (decide_gap, decide_all, decide_tost, below, turns_up_code, ...);
+  decide through (decide_gap, decide_best, decide_order, decide_equal, below, turns_up_code, ...);
 - smith: Smith's numbers with their sources (PAPER, SEED_SD, FIG15B_MARGIN, LAST_K, EFFECT_AT);
 - noise: a curve's mean with its noise (Mean, mean_of, curve_means), gaps (Gap, gap) and the
   generic tests that give a row's text and verdict (best_of, ordering, equivalence, ...);
@@ -54,8 +54,10 @@ from .figures import (claims_fig1a, claims_fig5, claims_fig8, claims_fig15, last
 from .noise import (Gap, Mean, best_of, collapse_gap, curve_means, equivalence, gap, mean_of,
                     ordering, tbs_slope, turns_up)
 from .rules import (ALPHA, CODES, CONTRADICTED, INCONCLUSIVE, MIN_TURN_EVALUATIONS, NOISE_Z,
-                    NOT_TESTABLE, REPRODUCED, VERDICTS, below, decide_all, decide_gap, decide_tost, ols_slope, p_noise,
-                    pair_gaps, t975, turns_up_code, welch_df)
+                    NOT_TESTABLE, REPRODUCED, VERDICTS, accuracy_floor, below, decide_all,
+                    decide_best, decide_equal, decide_gap, decide_order, decide_tost, ols_slope,
+                    p_noise,
+                    pair_gaps, sweep_scatter, t975, turns_up_code, welch_df)
 from .smith import EFFECT_AT, FIG15B_MARGIN, LAST_K, PAPER, SEED_SD, TABLE1_RESNET56_SD
 from .student import t_ppf, t_sf
 from .table import claims_table, format_claims
@@ -65,8 +67,9 @@ __all__ = [
     "NOISE_Z", "MIN_TURN_EVALUATIONS",
     "PAPER", "TABLE1_RESNET56_SD", "SEED_SD", "FIG15B_MARGIN", "LAST_K", "EFFECT_AT",
     "t_sf", "t_ppf", "t975",
-    "welch_df", "p_noise", "decide_gap", "decide_all", "decide_tost", "pair_gaps", "ols_slope",
-    "below", "turns_up_code",
+    "welch_df", "p_noise", "decide_gap", "decide_all", "decide_tost", "decide_best", "decide_order",
+    "decide_equal", "pair_gaps", "ols_slope",
+    "below", "accuracy_floor", "sweep_scatter", "turns_up_code",
     "Mean", "Gap", "mean_of", "gap", "collapse_gap", "curve_means", "best_of", "ordering",
     "equivalence", "tbs_slope", "turns_up",
     "untestable", "claims_fig1a", "claims_fig5", "last_k_readings", "claims_fig8", "range_minima",

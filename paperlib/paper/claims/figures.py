@@ -169,7 +169,7 @@ def claims_fig8(runs_a: pd.DataFrame, metrics_b: pd.DataFrame, runs_b: pd.DataFr
                  "lowest, constant 0.9 next, increasing (0.85-0.95) highest (Fig 8a)",
                  "0.95-0.85: 0.345 < 0.9: 0.36 < 0.85-0.95: 0.385",
                  ours + _stops(runs_a, named=True), verdict,
-                 untestable(runs_a) or untestable(runs_a, "fig8a"))]
+                 untestable(runs_a, "fig8a"))]
     readings, k, problem = last_k_readings(metrics_b, runs_b, last_k=last_k)
     if problem:
         ours, verdict = problem, INCONCLUSIVE

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .rules import (ALPHA, CODES, INCONCLUSIVE, MIN_TURN_EVALUATIONS, below, decide_all,
-                    decide_gap, decide_tost, ols_slope, pair_gaps, turns_up_code, welch_df)
+from .rules import (ALPHA, CODES, INCONCLUSIVE, MIN_TURN_EVALUATIONS, accuracy_floor, below,
+                    decide_best,
+                    decide_equal, decide_gap, decide_order, ols_slope, turns_up_code, welch_df)
 from .student import t_ppf
 
 
@@ -93,10 +94,7 @@ def mean_of(values: pd.Series, *, accuracy: bool, test_images: int | None,
     m = float(v.mean()) if n else math.nan
     if not math.isfinite(m):
         return Mean(m, None, 0.0 if n else None, n, "diverged" if n else "no run")
-    floor = 0.0
-    if accuracy and test_images:
-        p = min(max(m, 0.0), 1.0)
-        floor = math.sqrt(p * (1 - p) / test_images)
+    floor = float(accuracy_floor(m, test_images)) if accuracy else 0.0
     if n >= 2:
         sd = float(v.std(ddof=1))
         return Mean(m, sd, sd / math.sqrt(n), n, f"t x SE from {n} replicates", df=n - 1,
@@ -165,10 +163,7 @@ def best_of(means: dict, target, *, higher: bool) -> tuple[str, str]:
     if len(means) < 2:
         return f"only {_name(target)} ran: nothing to compare it with", INCONCLUSIVE
     gaps = {k: gap(means[target], m, higher=higher) for k, m in means.items() if k != target}
-    keys = [target, *gaps]
-    pairs = [(0, i) for i in range(1, len(keys))]
-    against = pair_gaps(*_arrays(means, keys), pairs, higher=higher)
-    code = int(decide_all(against, against))
+    code = int(decide_best(*_arrays(means, [target, *gaps]), higher=higher))
     order = sorted(means, key=lambda k: means[k].value, reverse=higher)
     closest = min(gaps, key=lambda k: gaps[k].diff)
     text = "; ".join(f"{_name(k)}: {means[k].text()}" for k in order)
@@ -191,10 +186,7 @@ def ordering(means: dict, order: list, *, higher: bool) -> tuple[str, str]:
     adjacent = [gap(means[a], means[b], higher=higher) for a, b in zip(order, order[1:])]
     pairs = list(itertools.combinations(order, 2))
     every = [gap(means[a], means[b], higher=higher) for a, b in pairs]
-    arrays = _arrays(means, order)
-    code = int(decide_all(
-        pair_gaps(*arrays, [(i, i + 1) for i in range(len(order) - 1)], higher=higher),
-        pair_gaps(*arrays, list(itertools.combinations(range(len(order)), 2)), higher=higher)))
+    code = int(decide_order(*_arrays(means, order), higher=higher))
     text = "; ".join(f"{_name(k)}: {means[k].text()}" for k in order)
     text += "".join(f"; {_name(b)} vs {_name(a)}: {g.text()}"
                     for (a, b), g in zip(zip(order, order[1:]), adjacent))
@@ -213,9 +205,7 @@ def equivalence(means: dict, margin: float) -> tuple[str, str]:
     keys = sorted(means)
     pairs = list(itertools.combinations(keys, 2))
     gaps = [gap(means[a], means[b], higher=True) for a, b in pairs]
-    code = int(decide_tost(*pair_gaps(*_arrays(means, keys),
-                                      list(itertools.combinations(range(len(keys)), 2)),
-                                      higher=True), margin))
+    code = int(decide_equal(*_arrays(means, keys), margin))
     (a, b), widest = max(zip(pairs, gaps), key=lambda pg: abs(pg[1].diff))
     text = f"largest gap {_name(a)} - {_name(b)}: {widest.diff:+.3f}"
     if widest.se is not None:

@@ -103,6 +103,31 @@ def pair_gaps(value, se, df, pairs, *, higher: bool) -> tuple:
             welch_df(se[..., i], df[..., i], se[..., j], df[..., j]))
 
 
+def _all_pairs(k: int) -> list[tuple[int, int]]:
+    return [(i, j) for i in range(k) for j in range(i + 1, k)]
+
+
+def decide_best(value, se, df, *, higher: bool):
+    """claims.best_of's rule on curves along the last axis, the claimed best first: reproduced if
+    it beats each other curve beyond the noise, contradicted if one beats it (decide_all)."""
+    g = pair_gaps(value, se, df, [(0, i) for i in range(1, np.shape(value)[-1])], higher=higher)
+    return decide_all(g, g)
+
+
+def decide_order(value, se, df, *, higher: bool):
+    """claims.ordering's rule on curves along the last axis in the claimed order, best first:
+    every adjacent pair in order, against any of all pairs reversed (decide_all)."""
+    k = np.shape(value)[-1]
+    return decide_all(pair_gaps(value, se, df, [(i, i + 1) for i in range(k - 1)], higher=higher),
+                      pair_gaps(value, se, df, _all_pairs(k), higher=higher))
+
+
+def decide_equal(value, se, df, margin: float):
+    """claims.equivalence's rule: decide_tost over every pair of the curves on the last axis."""
+    return decide_tost(*pair_gaps(value, se, df, _all_pairs(np.shape(value)[-1]), higher=True),
+                       margin)
+
+
 def ols_slope(x, y):
     """Ordinary least squares of y on x over the last axis: (slope, its standard error, df =
     points - 2). The error comes from the residuals of all points together."""
@@ -115,6 +140,20 @@ def ols_slope(x, y):
     with np.errstate(divide="ignore", invalid="ignore"):
         se = np.sqrt(np.sum(resid * resid, axis=-1) / df / sxx)
     return slope, se, np.full(np.shape(slope), float(df))
+
+
+def accuracy_floor(value, test_images: int | None):
+    """The test-set sampling floor sqrt(p (1 - p) / n_test) of accuracies `value` (0: none)."""
+    if not test_images:
+        return np.zeros_like(np.asarray(value, float))
+    p = np.clip(value, 0.0, 1.0)
+    return np.sqrt(p * (1 - p) / test_images)
+
+
+def sweep_scatter(loss) -> float:
+    """The SD of a range test's single evaluations, read off the curve itself: std(second
+    differences) / sqrt(6), blind to a linear trend (see claims.turns_up)."""
+    return float(np.std(np.diff(np.asarray(loss, float), 2)) / math.sqrt(6))
 
 
 def below(value, se, df, floor, n: int, threshold: float) -> tuple:
@@ -137,7 +176,7 @@ def turns_up_code(loss: np.ndarray, *, ended_early: bool = False) -> tuple[int, 
     """`turns_up`'s rule on one curve of test losses: (1/-1/0, the numbers it read)."""
     loss = np.asarray(loss, float)
     smooth = _smooth3(loss)
-    sigma = float(np.std(np.diff(loss, 2)) / math.sqrt(6))
+    sigma = sweep_scatter(loss)
     noise = (NOISE_Z * math.sqrt(2 / 3) + math.sqrt(2 * math.log(len(loss)) / 3)) * sigma
     i = int(np.argmin(smooth))
     fall, rise = smooth[0] - smooth[i], smooth[-1] - smooth[i]

@@ -14,8 +14,8 @@ how many runs per curve make the rule, as implemented, say "reproduced" in 80% o
 Power comes from simulation, drawing each curve's mean and spread through their sufficient
 statistics (for n normal runs the mean and the variance are independent, N(mu, sigma^2 / n) and
 sigma^2 chi^2(n - 1) / (n - 1): exact, and as fast at n = 10,000 as at n = 2), then deciding with
-the same functions the claims tables call (claims.decide_gap, decide_all, decide_tost, turns_up's
-rule). tests/test_claims_calibration.py checks that these draws and the tables' own path agree.
+the same functions the claims tables call (claims.decide_gap, decide_best, decide_order,
+decide_equal, turns_up's rule). tests/test_claims_calibration.py checks that these draws and the tables' own path agree.
 
 Costs come from the profile (profiles.runs_for: each curve's steps and batch size; a figure's seeds
 apply to all its curves): training images = seeds x sum(steps x batch). Hours need a rate, a
@@ -33,14 +33,14 @@ from __future__ import annotations
 from .designs import (DESIGNS, FIG5A, FIG5B, FIG8A, FIG8B, FIG8B_SD, SEED10, SEED100,
                       SMITH_FIG1A_LOSS, SMITH_FIG1A_LR, SMITH_FIG15A_MIN, Design, design,
                       pooled_sd)
-from .simulate import (accuracy_floor, draw_means, simulate_below, simulate_best, simulate_gap,
+from .simulate import (draw_means, simulate_below, simulate_best, simulate_gap,
                        simulate_order, simulate_slope, simulate_tost, simulate_turn,
                        slope_from_groups, stated_error)
 from .table import (FIGURES_DIR, N_MAX, POWER, SEED, SIMS, describe_plan, images_per_seed, plan,
                     power, runs_for_power, seeds_within)
 
 __all__ = [
-    "draw_means", "accuracy_floor", "stated_error", "simulate_gap", "simulate_below",
+    "draw_means", "stated_error", "simulate_gap", "simulate_below",
     "simulate_best", "simulate_order", "simulate_tost", "slope_from_groups", "simulate_slope",
     "simulate_turn",
     "SMITH_FIG1A_LR", "SMITH_FIG1A_LOSS", "SMITH_FIG15A_MIN", "FIG8B_SD", "FIG5A", "FIG5B",

@@ -108,7 +108,7 @@ def _sweep_scatter(metrics, runs):
     if len(first) < 3:
         return None, "fewer than 3 evaluations at lr <= 0.1"
     loss = first["loss"].to_numpy(float)
-    return ((float(np.std(np.diff(loss, 2)) / math.sqrt(6)), len(loss) - 2),
+    return ((C.sweep_scatter(loss), len(loss) - 2),
             "scatter of one 0-0.4 sweep at lr <= 0.1 by turns_up's estimator")
 
 
@@ -140,7 +140,7 @@ def _noise(figure: str, reader: Callable, fallback: tuple[float, str] | None) ->
 
 def _smith_fig1a_scatter() -> tuple[float, str]:
     loss = np.asarray(SMITH_FIG1A_LOSS)
-    return (float(np.std(np.diff(loss, 2)) / math.sqrt(6)),
+    return (C.sweep_scatter(loss),
             "the scatter of Smith's own Fig 1a curve at lr <= 0.1, by turns_up's estimator "
             "(figs/fig1a.png)")
 
@@ -159,14 +159,15 @@ def _fig1a_truth(profile: str) -> np.ndarray:
 
 def _fig1a_cut(profile: str) -> str | None:
     seen = len(_fig1a_truth(profile))
-    return (None if seen >= 5 else f"{C.NOT_TESTABLE}: {seen} evaluation(s) at lr <= 0.1, and "
-            "claims_fig1a needs 5 to show a dip")
+    return (None if seen >= C.MIN_TURN_EVALUATIONS else
+            f"{C.NOT_TESTABLE}: {seen} evaluation(s) at lr <= 0.1, and claims_fig1a needs "
+            f"{C.MIN_TURN_EVALUATIONS} to show a dip")
 
 
 def _fig1a_draw(rng, sigma, n, sims, profile):
     truth = _fig1a_truth(profile)
-    if len(truth) < 5:
-        return np.zeros(sims, int)  # the rule calls fewer than 5 evaluations not testable
+    if len(truth) < C.MIN_TURN_EVALUATIONS:
+        return np.zeros(sims, int)  # the rule calls fewer evaluations not testable
     return simulate_turn(rng, truth, sigma, n, sims)
 
 

@@ -31,18 +31,10 @@ def draw_means(rng: np.random.Generator, mu, sigma: float, n: int, sims: int, *,
     return value, se, np.full(shape, np.inf)
 
 
-def accuracy_floor(value, test_images: int | None):
-    """The test-set sampling floor sqrt(p (1 - p) / n_test) of accuracies `value` (0: none)."""
-    if not test_images:
-        return np.zeros_like(np.asarray(value, float))
-    p = np.clip(value, 0.0, 1.0)
-    return np.sqrt(p * (1 - p) / test_images)
-
-
 def stated_error(dataset: str, test_images: int | None) -> Callable:
     """The error claims.mean_of states for one accuracy run: hypot(floor, SEED_SD)."""
     sd = C.SEED_SD[dataset][0]
-    return lambda value: np.hypot(accuracy_floor(value, test_images), sd)
+    return lambda value: np.hypot(C.accuracy_floor(value, test_images), sd)
 
 
 def simulate_gap(rng, mu, sigma, n, sims, *, higher=True, stated=None):
@@ -54,32 +46,23 @@ def simulate_gap(rng, mu, sigma, n, sims, *, higher=True, stated=None):
 def simulate_below(rng, mu, sigma, n, sims, *, threshold, test_images, stated=None):
     """claims_fig5's collapse rule: one curve's mean accuracy below `threshold`."""
     value, se, df = draw_means(rng, mu, sigma, n, sims, stated=stated)
-    floor = accuracy_floor(value, test_images)
+    floor = C.accuracy_floor(value, test_images)
     return C.decide_gap(*C.below(value, se, df, floor, n, threshold))[..., 0]
 
 
 def simulate_best(rng, mu, sigma, n, sims, *, higher, stated=None):
     """claims.best_of with the target as curve 0."""
-    g = C.pair_gaps(*draw_means(rng, mu, sigma, n, sims, stated=stated),
-                    [(0, i) for i in range(1, len(mu))], higher=higher)
-    return C.decide_all(g, g)
+    return C.decide_best(*draw_means(rng, mu, sigma, n, sims, stated=stated), higher=higher)
 
 
 def simulate_order(rng, mu, sigma, n, sims, *, higher, stated=None):
     """claims.ordering with the curves of `mu` in the claimed order, best first."""
-    arrays = draw_means(rng, mu, sigma, n, sims, stated=stated)
-    k = len(mu)
-    return C.decide_all(
-        C.pair_gaps(*arrays, [(i, i + 1) for i in range(k - 1)], higher=higher),
-        C.pair_gaps(*arrays, [(i, j) for i in range(k) for j in range(i + 1, k)], higher=higher))
+    return C.decide_order(*draw_means(rng, mu, sigma, n, sims, stated=stated), higher=higher)
 
 
 def simulate_tost(rng, mu, sigma, n, sims, *, margin, stated=None):
     """claims.equivalence over every pair of curves."""
-    k = len(mu)
-    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
-    return C.decide_tost(*C.pair_gaps(*draw_means(rng, mu, sigma, n, sims, stated=stated),
-                                      pairs, higher=True), margin)
+    return C.decide_equal(*draw_means(rng, mu, sigma, n, sims, stated=stated), margin)
 
 
 def slope_from_groups(groups, within, n: int, x) -> tuple:

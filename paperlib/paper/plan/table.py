@@ -76,8 +76,9 @@ def images_per_seed(figure: str, profile: str) -> int:
 
 
 def _not_testable(d: Design, profile: str) -> str | None:
-    if d.cut is not None and d.cut(profile):
-        return d.cut(profile)
+    cut = d.cut(profile) if d.cut is not None else None
+    if cut:
+        return cut
     if d.effect_at is None:
         return None
     need, why = C.EFFECT_AT[d.effect_at]
@@ -91,14 +92,15 @@ def _not_testable(d: Design, profile: str) -> str | None:
 
 def plan(profile: str, *, budget_hours: float | None = None,
          seconds_per_image: Callable[[str], float] | None = None,
-         figures_dir: Path | str = FIGURES_DIR, sims: int = SIMS, seed: int = SEED
-         ) -> pd.DataFrame:
+         figures_dir: Path | str = FIGURES_DIR, sims: int = SIMS, seed: int = SEED,
+         figures: list[str] | None = None) -> pd.DataFrame:
     """One row per claim: Smith's effect, one run's noise and its source, the power of the rule at
     this profile's seeds, the runs per curve for 80% power at the rules' 5% error, and their cost
     in runs, training images and (with `seconds_per_image`: figure -> seconds per training image)
     GPU-hours. With `budget_hours` (which needs the rate), whether that n fits, alone, and the
     largest n the budget affords with its power; `seeds_within` spreads one budget over figures.
-    Claims whose runs end before Smith's effect appears say "not testable at this scale"."""
+    Claims whose runs end before Smith's effect appears say "not testable at this scale".
+    `figures` keeps only those figures' claims (a notebook's), simulating no others."""
     get_profile(profile)
     if budget_hours is not None and seconds_per_image is None:
         raise ConfigError("budget_hours needs seconds_per_image (a rate per figure) to turn "
@@ -106,6 +108,8 @@ def plan(profile: str, *, budget_hours: float | None = None,
     figures_dir = Path(figures_dir)
     rows = []
     for d in DESIGNS:
+        if figures is not None and d.figure not in figures:
+            continue
         sigma, source = d.noise(profile, figures_dir)
         curves = len(runs_for(d.figure, profile))
         n_now = len(seeds_for(d.figure, profile))
@@ -139,14 +143,13 @@ def plan(profile: str, *, budget_hours: float | None = None,
             else:
                 row.update(n_80=n80, power_n_80=p80, runs_80=n80 * curves,
                            images_80=n80 * per_seed, hours_80=n80 * hours_per_seed)
-                row["decision"] = _decision(row, budget_hours)
                 if budget_hours is not None:
                     afford = int(budget_hours // hours_per_seed) if hours_per_seed > 0 else 0
                     row.update(fits=n80 <= afford, n_budget=afford)
                     if afford >= 1:
                         row["power_budget"] = power(d.key, min(afford, N_MAX), profile,
                                                     sigma=sigma, sims=sims, seed=seed)
-                    row["decision"] = _decision(row, budget_hours)
+                row["decision"] = _decision(row, budget_hours)
         rows.append(row)
     table = pd.DataFrame(rows)
     table.attrs.update(profile=profile, budget_hours=budget_hours, sims=sims)
