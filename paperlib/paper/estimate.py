@@ -56,14 +56,13 @@ def work(figures: list[str], profile: str, *, seeds: list[int] | None = None,
         for spec in figure_runs(figure, profile, seeds, max_steps=max_steps):
             steps = spec.run_steps
             evaluations = steps // spec.eval_every + (steps % spec.eval_every != 0)
-            log_every = 10 if spec.range_test else min(50, spec.eval_every, steps)
             rows.append({"figure": figure, "curve": spec.label, "seed": spec.seed,
                          "model": spec.model, "num_classes": num_classes,
                          "batch_size": spec.batch_size, "bn_shards": spec.bn_shards,
                          "optimizer": spec.optimizer, "steps": steps,
                          "range_test": spec.range_test, "train_images": steps * spec.batch_size,
                          "test_images": evaluations * n_test,
-                         "checkpoints": min(4, steps), "flushes": math.ceil(steps / log_every)})
+                         "checkpoints": min(4, steps), "flushes": math.ceil(steps / spec.log_every)})
             jobs.append(_planned_job(spec, figure, num_classes))
     frame = pd.DataFrame(rows)
     group = np.zeros(len(jobs), dtype=int)
@@ -92,10 +91,8 @@ def _planned_job(spec: RunSpec, figure: str, num_classes: int) -> Job:
     model = _PLANNED_MODELS[arch]
     test = _PLANNED_TESTS.setdefault(figure, object())
     loader = types.SimpleNamespace(batch_size=spec.batch_size)
-    every = Every(log=10, eval=spec.eval_every) if spec.range_test else Every(
-        log=min(50, spec.eval_every, spec.run_steps), eval=spec.eval_every)
     return Job(model, loader, spec.run_steps, 0.1, 0.9, spec.weight_decay, spec.optimizer, test,
-               every)
+               Every(log=spec.log_every, eval=spec.eval_every))
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,13 @@ class RunSpec:
     def truncated(self) -> bool:
         return 0 < self.max_steps < self.steps
 
+    @property
+    def log_every(self) -> int:
+        """Steps between reads of the losses: every 10 in a range test (its stop rule reads
+        them), else at most 50 and never past an evaluation or the run's end. The engine's fusion
+        key holds it, so the runs and the estimate must take it from here alike."""
+        return 10 if self.range_test else min(50, self.eval_every, self.run_steps)
+
 
 def _one_cycle(lr_min, lr_max, step_size, mom=(0.95, 0.85)):
     return {"kind": "one-cycle", "style": "smith", "lr_min": lr_min, "lr_max": lr_max,

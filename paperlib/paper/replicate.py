@@ -162,17 +162,16 @@ def job_for(spec: RunSpec, splits: Splits, *, root: Path | None = None, rerun: b
         out = Folder(root / _slug(spec.label) / f"seed{spec.seed}", resume=not rerun,
                      overwrite=rerun, config=run_config(spec, splits))
     checkpoint = max(1, steps // 4) if out else 0
+    every = Every(log=spec.log_every, eval=spec.eval_every, checkpoint=checkpoint)
     compute = Compute(precision=precision)
     if spec.range_test:
         return range_test_job(
             model, train, Sweep(sched["lr_min"], sched["lr_max"], spec.steps, "linear",
                                 steps if spec.truncated else None),
             momentum=mom_s, weight_decay=spec.weight_decay, optimizer=spec.optimizer,
-            test=splits.test, every=Every(log=10, eval=spec.eval_every, checkpoint=checkpoint),
-            out=out, compute=compute)
+            test=splits.test, every=every, out=out, compute=compute)
     return Job(model, train, steps, lr_s, mom_s, spec.weight_decay, spec.optimizer, splits.test,
-               Every(log=min(50, spec.eval_every, steps), eval=spec.eval_every,
-                     checkpoint=checkpoint), out, compute)
+               every, out, compute)
 
 
 def run_config(spec: RunSpec, splits: Splits) -> dict:
