@@ -34,6 +34,7 @@ from .engine.steppers import EagerStepper
 from .schedules import exp_range, linear_range
 
 MODES = ("linear", "exp")
+DEFAULT_SMOOTHING = 0.98  # beta of the moving average a range test smooths its loss with
 
 
 @dataclass
@@ -48,8 +49,8 @@ class RangeTestResult:
     @property
     def train(self) -> pd.DataFrame:
         train = self.metrics[self.metrics["split"] == "train"].reset_index(drop=True)
-        return train.assign(smooth_loss=smooth_losses(train["loss"].to_numpy(),
-                                                      self.settings.get("smoothing", 0.98)))
+        beta = self.settings.get("smoothing", DEFAULT_SMOOTHING)
+        return train.assign(smooth_loss=smooth_losses(train["loss"].to_numpy(), beta))
 
     @property
     def test(self) -> pd.DataFrame:
@@ -109,7 +110,7 @@ def load_range_tests(csv_path: str | Path) -> list[RangeTestResult]:
     return results
 
 
-def smooth_losses(losses: np.ndarray, beta: float = 0.98) -> np.ndarray:
+def smooth_losses(losses: np.ndarray, beta: float = DEFAULT_SMOOTHING) -> np.ndarray:
     """Exponential moving average with bias correction, so early values are not pulled to 0."""
     losses = np.asarray(losses, dtype=float)
     out = np.empty_like(losses)
@@ -165,7 +166,7 @@ class Divergence:
     The smoothing is also how the result's smooth_loss column is read."""
 
     factor: float = 4.0
-    smoothing: float = 0.98
+    smoothing: float = DEFAULT_SMOOTHING
 
     def __post_init__(self):
         if self.factor <= 1:
@@ -178,8 +179,6 @@ class Divergence:
         smooth = smooth_losses(np.asarray(losses), self.smoothing)
         return bool(smooth[-1] > self.factor * smooth.min())
 
-
-DEFAULT_SMOOTHING = 0.98
 
 
 def lr_range_test(model: torch.nn.Module, train, sweep: Sweep, *, momentum=0.9,

@@ -129,13 +129,11 @@ def main() -> None:
     table = pd.DataFrame(summary)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pd.concat(rows).to_csv(out.with_suffix(".csv"), index=False)
+    io.write_csv(out.with_suffix(".csv"), pd.concat(rows))
     doc = {"figure": FIGURE, "profile": args.profile, "dataset": "CIFAR-10 (JPEG q75 copy)",
            "precision": "fp32", "seeds": args.seeds, "summary": summary,
            "wall_s": round(time.perf_counter() - started, 1), "provenance": provenance()}
-    with io.atomic_path(out.with_suffix(".json")) as path:
-        Path(path).write_text(json.dumps(doc, indent=1, default=str))
+    io.write_text(out.with_suffix(".json"), json.dumps(doc, indent=1, default=str))
     print(json.dumps({k: doc[k] for k in ("figure", "profile", "seeds", "wall_s")}))
 
 

@@ -53,11 +53,13 @@ def test_schedule_writes_its_csv_to_the_file_asked_for(tmp_path):
 def test_every_flag_has_help_and_every_choice_is_the_librarys():
     import argparse
 
-    from paperlib import cifar, data, experiment, models, optim
+    from paperlib import cifar, data, experiment, launch, models, optim, range_test, recipe
     from paperlib.cli import build_parser, choices
+    from paperlib.cli import recipe as recipe_cli
     from paperlib.device import PRECISIONS
     from paperlib.engine.loop import CAPTURE_CHOICES, FUSE_CHOICES
     from paperlib.paper.profiles import FIGURES, PROFILES
+    from paperlib.schedules.cycles import ONE_CYCLE_STYLES
     assert choices.MODELS == models.MODEL_NAMES and choices.INITS == models.INIT_CHOICES
     assert choices.OPTIMIZERS == optim.OPTIMIZERS and choices.PRECISIONS == PRECISIONS
     assert choices.DATASETS == (*cifar.DATASETS, "synthetic")
@@ -66,6 +68,10 @@ def test_every_flag_has_help_and_every_choice_is_the_librarys():
     assert choices.SCHEDULES == experiment.SCHEDULES
     assert choices.FUSE == FUSE_CHOICES and choices.CAPTURE == CAPTURE_CHOICES
     assert choices.PROFILES == PROFILES and choices.FIGURES == FIGURES
+    assert choices.ONE_CYCLE_STYLES == ONE_CYCLE_STYLES and choices.RANGE_MODES == range_test.MODES
+    assert choices.LAUNCHERS == launch.LAUNCHERS
+    assert recipe_cli.DEFAULT_SEARCH_FRACTION == recipe.DEFAULT_SEARCH_FRACTION
+    assert recipe_cli.EPOCHS == recipe.FINAL_EPOCHS
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     assert set(commands.choices) == {"schedule", "lr-find", "train", "figure", "estimate",

@@ -23,7 +23,7 @@ DEFAULT_SEARCH_FRACTION = 0.20  # recipe.DEFAULT_SEARCH_FRACTION, without import
 # Training images when --subset is not given: the full CIFAR training splits, and the synthetic
 # split's default size (Splits draws 2,000 when no subset is asked for).
 TRAIN_IMAGES = {"cifar10": 50_000, "cifar100": 50_000, "synthetic": 2_000}
-EPOCHS = 30  # default length of the final run, in passes over the training images
+EPOCHS = 30  # recipe.FINAL_EPOCHS, without importing torch
 
 
 def add_parsers(subparsers) -> argparse.ArgumentParser:
@@ -77,6 +77,7 @@ def run(args) -> int:
     """Check the flags, run the recipe, print the hand-off; 0 on success."""
     from ..device import resolve_device, use_bf16
     from ..recipe import HANDOFF_KEYS, recipe_from_names
+    from ..recipe.records import value_text
     model = args.model
     device = resolve_device(args.device)
     use_bf16(args.precision, device)  # validates the flag before the data is loaded
@@ -89,7 +90,7 @@ def run(args) -> int:
         steps=steps, batch_size=batch, train_final=args.train, overwrite=args.overwrite,
         seeds=seeds, precision=args.precision)
     handoff = recipe.handoff()
-    print("recipe: " + ", ".join(f"{k}={_fmt(handoff[k])}" for k in HANDOFF_KEYS))
+    print("recipe: " + ", ".join(f"{k}={value_text(handoff[k])}" for k in HANDOFF_KEYS))
     seconds = sum(r.seconds for r in recipe.records)
     print(f"search: {recipe.images_used:,} of {recipe.search_images:,} training images, "
           f"{seconds:.1f} s")
@@ -103,10 +104,10 @@ def run(args) -> int:
 def _check_budget(args, seeds) -> tuple[int, int]:
     """The search batch and the final run's steps, after checking that the budget gives every
     run of the search its minimum of updates: arithmetic only, so it needs no data."""
-    from ..recipe import MIN_STEPS, default_search_images, minimum_search_images, plan_search
-    n = args.subset or TRAIN_IMAGES[args.dataset]
-    batch = min(args.batch_size, n)  # as recipe_from_names: a batch never exceeds the data
-    steps = args.steps or max(1, EPOCHS * n // batch)
+    from ..recipe import (MIN_STEPS, default_search_images, final_run, minimum_search_images,
+                          plan_search)
+    batch, steps = final_run(args.subset or TRAIN_IMAGES[args.dataset], args.batch_size,
+                             args.steps)  # as recipe_from_names will
     budget = args.search_images or default_search_images(steps, batch)
     try:
         plan_search(budget, batch, seeds=seeds)
@@ -133,6 +134,3 @@ def _check_out(out: Path, overwrite: bool) -> None:
                 check_only=True):
         pass
 
-
-def _fmt(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -94,6 +94,12 @@ def _seed(*parts) -> int:
     return int.from_bytes(digest, "little") & (2 ** 63 - 1)
 
 
+def _check_batch_size(batch_size, n: int) -> None:
+    if not isinstance(batch_size, (int, np.integer)) or not 1 <= batch_size <= n:
+        raise ConfigError(f"batch_size must be an integer in 1..{n} (the split's size), "
+                          f"got {batch_size!r}")
+
+
 class DeviceLoader:
     """Batches of one split, held on `device` as a single uint8 tensor.
 
@@ -113,9 +119,7 @@ class DeviceLoader:
                  normalize: str = "channel", shuffle: bool = True, drop_last: bool = True,
                  seed: int = 0, dtype: torch.dtype = torch.float32, channels_last: bool = False):
         n = len(split)
-        if not isinstance(batch_size, (int, np.integer)) or not 1 <= batch_size <= n:
-            raise ConfigError(f"batch_size must be an integer in 1..{n} (the split's size), "
-                              f"got {batch_size!r}")
+        _check_batch_size(batch_size, n)
         if augment not in AUGMENTATIONS:
             raise ConfigError(f"augment must be one of {', '.join(AUGMENTATIONS)}; got {augment!r}")
         if normalize not in NORMALIZATIONS:
@@ -154,9 +158,7 @@ class DeviceLoader:
     def reordered(self, batch_size: int, seed: int) -> "DeviceLoader":
         """The same split at another batch size and data order. It shares the images on the
         device: a copy of the split would double device memory."""
-        if not isinstance(batch_size, (int, np.integer)) or not 1 <= batch_size <= len(self.labels):
-            raise ConfigError(f"batch_size must be an integer in 1..{len(self.labels)} (the "
-                              f"split's size), got {batch_size!r}")
+        _check_batch_size(batch_size, len(self.labels))
         new = copy.copy(self)
         new.batch_size, new.seed = int(batch_size), seed
         new._epoch = new._order = None  # the cached epoch order belongs to the old seed

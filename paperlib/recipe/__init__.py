@@ -75,8 +75,8 @@ from .. import io
 from ..device import model_device, resolve_device, use_bf16
 from ..engine import preserved_state, rng_state, set_rng_state
 from ..errors import ConfigError
-from .budget import (DEFAULT_SEARCH_FRACTION, FRACTIONS, MIN_STEPS, default_search_images,
-                     minimum_search_images, plan_search)
+from .budget import (DEFAULT_SEARCH_FRACTION, FINAL_EPOCHS, FRACTIONS, MIN_STEPS,
+                     default_search_images, final_run, minimum_search_images, plan_search)
 from .readback import cost_table, describe_step, load_step, plot_step, step_table
 from .records import (ARTIFACTS, HANDOFF_KEYS, RECIPE_FILES, STEP_SIZE_FRACTION, Recipe,
                       StepRecord)
@@ -85,10 +85,11 @@ from .search import (EVALS_PER_RANGE_TEST, MOMENTUM_SPAN, RANGE_TEST_MOMENTUM, S
                      SMITH_TOP_LR, Search)
 from .sources import Evaluated, Source
 
-__all__ = ["ARTIFACTS", "DEFAULT_SEARCH_FRACTION", "EVALS_PER_RANGE_TEST", "FRACTIONS",
+__all__ = ["ARTIFACTS", "DEFAULT_SEARCH_FRACTION", "EVALS_PER_RANGE_TEST", "FINAL_EPOCHS",
+           "FRACTIONS",
            "HANDOFF_KEYS", "MIN_STEPS", "MOMENTUM_SPAN", "RANGE_TEST_MOMENTUM", "RECIPE_FILES",
            "Recipe", "SMITH_TOP_BATCH", "SMITH_TOP_LR", "STEP_SIZE_FRACTION", "StepRecord",
-           "cost_table", "default_search_images", "describe_step", "load_step",
+           "cost_table", "default_search_images", "describe_step", "final_run", "load_step",
            "minimum_search_images", "plan_search", "plot_step", "recipe_from_names",
            "run_recipe", "step_table"]
 
@@ -157,7 +158,8 @@ def recipe_from_names(dataset: str = "synthetic", model: str = "resnet8", *,
                       subset: int | None = None, test_subset: int | None = 2000,
                       search_images: int | None = None, out_dir: str | Path,
                       device: str | torch.device = "cpu", seed: int = 0,
-                      steps: int | None = None, batch_size: int = 128, epochs: int = 30,
+                      steps: int | None = None, batch_size: int = 128,
+                      epochs: int = FINAL_EPOCHS,
                       train_final: bool = False, **recipe_kwargs) -> Recipe:
     """The recipe on one of the library's datasets and models (for a CLI): Smith's Caffe data
     layers (flip, mean image), the model's weights drawn from `seed`, and steps defaulting to
@@ -171,9 +173,7 @@ def recipe_from_names(dataset: str = "synthetic", model: str = "resnet8", *,
                     seed=seed)
     net = make_model(model, num_classes=len(splits.train_split.classes), seed=seed,
                      device=splits.device)
-    n = len(splits.train_split.labels)
-    batch = min(batch_size, n)
-    steps = steps or max(1, epochs * n // batch)
+    batch, steps = final_run(len(splits.train_split.labels), batch_size, steps, epochs)
     return run_recipe(net, splits.train(batch, seed), splits.test,
                       out_dir=out_dir, steps=steps, search_images=search_images,
                       device=splits.device, make_loader=splits.train, train_final=train_final,

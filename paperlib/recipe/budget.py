@@ -18,6 +18,15 @@ FRACTIONS = {"lr": 0.25, "momentum": 0.20, "weight_decay_range": 0.20,
              "weight_decay_snapshot": 0.25, "batch_size": 0.10}
 MIN_STEPS = 20  # fewer updates than this give a range test too few evaluations to read
 DEFAULT_SEARCH_FRACTION = 0.20  # default budget: this share of the final training's images
+FINAL_EPOCHS = 30  # default length of the final run, in passes over the training images
+
+
+def final_run(train_images: int, batch_size: int, steps: int | None = None,
+              epochs: int = FINAL_EPOCHS) -> tuple[int, int]:
+    """The final run's batch (never more than the data) and steps (`steps`, or `epochs` passes
+    over the training images at that batch)."""
+    batch = min(batch_size, train_images)
+    return batch, steps or max(1, epochs * train_images // batch)
 
 
 def default_search_images(steps: int, batch_size: int) -> int:
