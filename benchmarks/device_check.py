@@ -5,9 +5,10 @@ can at a token size and skips the GPU parts, each with a one-line reason.
 
 Parts, in the order they run (most informative first, the slowest last, each within a deadline):
   1. eager    `fit` on gresnet56 (the paper's model, BN shards 4) at batch 128, 512 and 1024;
-  2. captured the same steps through the engine's captured stepper with one member, the whole
-              step one CUDA graph replay;
-  3. fused    groups of 1, 2, 4, 8 and 16 members at batch 128 and 512, captured;
+  2. captured the same steps through fit_many with capture on (one member: the whole step one
+              CUDA graph replay);
+  3. fused    groups of 1, 2, 4, 8 and 16 members at batch 128 and 512 through fit_many, fused
+              and (on CUDA) captured, as the plan runs paper's groups;
   4. paper    one complete paper run, Fig 8b TBS 512 (9,277 iterations, 4.75 M images, test
               every 200 iterations on 6,400 images), final and best test accuracy beside
               Smith's log (0.919 final on 6,400 images, shared/paper/logs);
@@ -32,9 +33,8 @@ from pathlib import Path
 import torch
 
 from paperlib import io
-from paperlib.device import resolve_device, use_bf16
-from paperlib.engine import Compute, Every, Job, fit, fit_many
-from paperlib.engine.steppers import CapturedStepper, StackedStepper
+from paperlib.device import resolve_device, resolve_precision
+from paperlib.engine import Compute, Every, Execution, fit, fit_many
 from paperlib.experiment import Splits, make_model, make_schedules
 from paperlib.models import param_groups
 from paperlib.optim import make_optimizer
@@ -74,45 +74,31 @@ class Check:
         io.write_json(self.out / "device_check.json", self.results)
 
 
-def _jobs(splits: Splits, batch: int, members: int, steps: int, device) -> list[Job]:
-    lr_s, mom_s = make_schedules("constant", total=steps, lr=0.05, momentum=0.9)
-    return [Job(make_model(MODEL, seed=i, device=device, bn_shards=BN_SHARDS),
-                splits.train(batch, i), steps, lr_s, mom_s, 1e-4, "caffe-nesterov",
-                every=Every(log=steps)) for i in range(members)]
 
 
-def stepper_rate(jobs: list[Job], steps: int, captured: bool) -> float:
-    """Images/s of `steps` steps of `jobs` as one stacked (or captured) group, after 3 warm-up
-    steps: the engine's steppers without run folders or logging."""
-    for job in jobs:
-        job.model.to(memory_format=torch.channels_last)
-    optimizers = [make_optimizer(j.optimizer, param_groups(j.model), lr=0.05, momentum=0.9)
-                  for j in jobs]
-    stepper = (CapturedStepper if captured else StackedStepper)(jobs, optimizers)
-    stepper.start(0)
-    losses = torch.zeros(len(jobs), device=jobs[0].device)
-    correct = torch.zeros(len(jobs), device=jobs[0].device, dtype=torch.int64)
-    for step in range(3):
-        stepper.step(step, [], losses, correct)
-    _sync(jobs[0].device)
-    started = time.perf_counter()
-    for step in range(3, 3 + steps):
-        stepper.step(step, [], losses, correct)
-    _sync(jobs[0].device)
-    return steps * len(jobs) * jobs[0].batch_size / (time.perf_counter() - started)
+def stepper_rate(batch: int, members: int, steps: int, device, captured: bool) -> float:
+    """Images/s of `members` gresnet56 runs at `batch` as fit_many trains them, fused (and
+    captured where `captured`), timed over `steps` steps in one block after two untimed ones
+    (warm-up and capture): the step a paper run takes, with the loop around it."""
+    execution = Execution(fuse="on", capture="auto" if captured else "off")
+    (seconds,) = E.step_times(MODEL, batch, bn_shards=BN_SHARDS, device=device,
+                              execution=execution, members=members, steps=1, block=steps)
+    return members * batch / seconds
 
 
 def fit_rate(splits: Splits, batch: int, steps: int, device, compile: bool = False) -> float:
     """Images/s of fit: a warm-up call (compiles, if asked), then a timed call on the same model
     and optimizer, as a run would continue."""
-    job = _jobs(splits, batch, 1, steps, device)[0]
-    optimizer = make_optimizer("caffe-nesterov", param_groups(job.model), lr=0.05, momentum=0.9)
-    kwargs = dict(lr=job.lr, momentum=job.momentum, weight_decay=1e-4, optimizer=optimizer,
+    model = make_model(MODEL, device=device, bn_shards=BN_SHARDS)
+    train = splits.train(batch, 0)
+    optimizer = make_optimizer("caffe-nesterov", param_groups(model), lr=0.05, momentum=0.9)
+    lr, momentum = make_schedules("constant", total=steps, lr=0.05, momentum=0.9)
+    kwargs = dict(lr=lr, momentum=momentum, weight_decay=1e-4, optimizer=optimizer,
                   compute=Compute(compile=compile), progress=False)
-    fit(job.model, job.train, steps=3, every=Every(log=3), **kwargs)
+    fit(model, train, steps=3, every=Every(log=3), **kwargs)
     _sync(device)
     started = time.perf_counter()
-    fit(job.model, job.train, steps=steps, every=Every(log=steps), **kwargs)
+    fit(model, train, steps=steps, every=Every(log=steps), **kwargs)
     _sync(device)
     return steps * batch / (time.perf_counter() - started)
 
@@ -197,7 +183,7 @@ def main(argv=None) -> int:
     device = resolve_device(args.device)
     check = Check(args.out, args.budget_s, device)
     gpu = device.type == "cuda"
-    check.results["precision"] = "bf16" if use_bf16("auto", device) else "fp32"
+    check.results["precision"] = resolve_precision("auto", device)
     check.log(f"device check on {check.results['device']}, {check.results['precision']}")
     splits = Splits("cifar10", device=device, root=args.data, test_subset=500)
     check.log(f"CIFAR-10 on the device: {splits.describe()['source']}")
@@ -213,8 +199,7 @@ def main(argv=None) -> int:
         check.log(f"fit eager, batch {batch}: {rate:,.0f} img/s")
     if gpu:
         for batch in batches:
-            rate = stepper_rate(_jobs(splits, batch, 1, steps[batch] + 3, device),
-                                steps[batch], captured=True)
+            rate = stepper_rate(batch, 1, steps[batch], device, captured=True)
             check.results["fit"][f"captured_b{batch}"] = round(rate, 1)
             rates[(1, batch)] = max(rates[(1, batch)], rate)
             check.log(f"captured step, batch {batch}: {rate:,.0f} img/s")
@@ -229,8 +214,7 @@ def main(argv=None) -> int:
                            "the paper run")
                 continue
             n_steps = max(3, steps[batch] // 2) if gpu else 2
-            rate = stepper_rate(_jobs(splits, batch, members, n_steps + 3, device), n_steps,
-                                captured=gpu)
+            rate = stepper_rate(batch, members, n_steps, device, captured=gpu)
             check.results["fused"][f"b{batch}_n{members}"] = round(rate, 1)
             if gpu:
                 rates[(members, batch)] = max(rates.get((members, batch), 0.0), rate)

@@ -2,9 +2,9 @@
 
 Four members (gresnet56 with its Caffe multipliers and projection shortcuts, BN shards 4,
 Caffe Nesterov, each with its own seed, data order, 1cycle lr range, cyclical momentum and weight
-decay) train for --steps steps twice: fused (the engine's stacked stepper) and apart
-(paperlib.engine.fit, one call per step with the same optimizer object, so it is fit's own
-step).
+decay) train for --steps steps twice, one step per call, each member with its own optimizer
+object kept from call to call: fused (paperlib.engine.fit_many with fuse on: the stacked
+stepper) and apart (paperlib.engine.fit: a run's own eager step).
 
 Why the comparison is made step by step: these runs amplify any difference in rounding. Scaling
 every initial weight by (1 + 1e-7 * noise), a change at the level of fp32 rounding, moved the
@@ -25,12 +25,14 @@ per tensor, a BN shift's gradient is a sum that nearly cancels, and its fp32 rel
 one step reached 7e-4 with no fault in either path (in fp64 the two agree to 1e-8 per tensor;
 tests/test_fused.py checks every tensor that way).
 
-    python benchmarks/fused_check.py                 # CPU, fp32, about 80 s on 2 cores
+    python benchmarks/fused_check.py                 # CPU, fp32, 50 steps: about 2 min on 2 cores
+    python benchmarks/fused_check.py --steps 8       # what `make test` runs: every step still compared
     python benchmarks/fused_check.py --free-running  # and the drift of runs left to themselves
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -39,8 +41,7 @@ import torch
 
 from paperlib.data import DeviceLoader, NormStats, synthetic_split
 from paperlib.experiment import make_model
-from paperlib.engine import Compute, Every, Job, fit, fit_many
-from paperlib.engine.steppers import StackedStepper
+from paperlib.engine import Compute, Every, Execution, Job, fit, fit_many
 from paperlib.models import param_groups
 from paperlib.optim import make_optimizer
 from paperlib.schedules import one_cycle
@@ -59,17 +60,31 @@ def _jobs(args, split, stats, perturb: float = 0.0) -> list[Job]:
         lr, mom = one_cycle("smith", lr_max / 10, lr_max, args.steps // 2, args.steps,
                             mom_max=0.95, mom_min=0.85)
         train = DeviceLoader(split, args.batch_size, stats=stats, augment="crop-flip", seed=i)
-        jobs.append(Job(model, train, args.steps, lr, mom, 1e-4 * (1 + i), "caffe-nesterov",
+        jobs.append(Job(model=model, train=train, steps=args.steps, lr=lr, momentum=mom,
+                        weight_decay=1e-4 * (1 + i), optimizer="caffe-nesterov",
                         every=Every(log=args.steps), compute=Compute("fp32")))
     return jobs
 
 
+FUSED = Execution(precision="fp32", fuse="on", capture="off")
+
+
 class _Shifted:
+    """A loader whose step 0 is the inner loader's step `shift`."""
+
     def __init__(self, loader, shift):
-        self.loader, self.shift = loader, shift
+        self.loader, self.shift, self.batch_size = loader, shift, loader.batch_size
 
     def batch(self, step):
         return self.loader.batch(step + self.shift)
+
+
+def _one_step(job: Job, optimizer, step: int) -> Job:
+    """Step `step` of `job` as a run of its own (its schedules shifted), with `optimizer`."""
+    return Job(model=job.model, train=_Shifted(job.train, step), steps=1,
+               lr=lambda s, f=job.lr: f(s + step),
+               momentum=lambda s, f=job.momentum: f(s + step), weight_decay=job.weight_decay,
+               optimizer=optimizer, every=Every(log=1), compute=job.compute)
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -79,51 +94,50 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def step_by_step(args, split, stats) -> tuple[float, float]:
     """Max relative differences over every step, each step started from the apart state."""
-    apart, fused_jobs = _jobs(args, split, stats), _jobs(args, split, stats)
+    apart, fused = _jobs(args, split, stats), _jobs(args, split, stats)
+
     def optimizers(jobs):
         return [make_optimizer(job.optimizer, param_groups(job.model), lr=job.lr(0),
                                momentum=job.momentum(0)) for job in jobs]
-    apart_optimizers = optimizers(apart)
-    for job in fused_jobs:
-        job.model.to(memory_format=torch.channels_last)  # as the engine leaves a member
-    stepper = StackedStepper(fused_jobs, optimizers(fused_jobs))
-    stepper.start(0)
-    losses_row = torch.zeros(len(fused_jobs))
-    correct_row = torch.zeros(len(fused_jobs), dtype=torch.int64)
+    apart_optimizers, fused_optimizers = optimizers(apart), optimizers(fused)
     worst_loss = worst_params = 0.0
     for step in range(args.steps):
-        losses = []
-        for job, optimizer in zip(apart, apart_optimizers):
-            # fit itself, one step per call, continuing with the same optimizer object
-            result = fit(job.model, _Shifted(job.train, step), steps=1,
-                         lr=lambda s, f=job.lr: f(s + step),
-                         momentum=lambda s, f=job.momentum: f(s + step),
-                         weight_decay=job.weight_decay, every=Every(log=1),
-                         compute=Compute("fp32"), optimizer=optimizer, progress=False)
-            losses.append(float(result.train["loss"].iloc[0]))
-        stepper.step(step, [], losses_row, correct_row)
-        fused_losses = losses_row.tolist()
+        # fit itself, one step per call, continuing with the same optimizer object
+        losses = [float(fit(job.model, _Shifted(job.train, step), steps=1,
+                            lr=lambda s, f=job.lr: f(s + step),
+                            momentum=lambda s, f=job.momentum: f(s + step),
+                            weight_decay=job.weight_decay, every=Every(log=1),
+                            compute=Compute("fp32"), optimizer=optimizer,
+                            progress=False).train["loss"].iloc[0])
+                  for job, optimizer in zip(apart, apart_optimizers)]
+        # the same step fused: one stacked group, each member's state handed back to its own
+        # model and optimizer when the call ends
+        results = fit_many([_one_step(job, optimizer, step)
+                            for job, optimizer in zip(fused, fused_optimizers)], FUSED)
+        if {r.info["stepper"] for r in results} != {"stacked"}:
+            raise SystemExit(f"step {step}: the members did not train fused "
+                             f"({sorted({r.info['stepper'] for r in results})})")
         for i, job in enumerate(apart):
-            worst_loss = max(worst_loss, abs(losses[i] - fused_losses[i]) / abs(losses[i]))
-            fused_state = stepper.model.member_state_dict(i)
+            fused_loss = float(results[i].train["loss"].iloc[0])
+            worst_loss = max(worst_loss, abs(losses[i] - fused_loss) / abs(losses[i]))
             names = [name for name, _ in job.model.named_parameters()]
-            state = job.model.state_dict()
+            state, fused_state = job.model.state_dict(), fused[i].model.state_dict()
             worst_params = max(worst_params, _rel(torch.cat([state[n].flatten() for n in names]),
                                                   torch.cat([fused_state[n].flatten()
                                                              for n in names])))
-        _resync(stepper, apart, apart_optimizers)
+        _resync(fused, fused_optimizers, apart, apart_optimizers)
     return worst_loss, worst_params
 
 
 @torch.no_grad()
-def _resync(stepper, apart, optimizers) -> None:
+def _resync(fused, fused_optimizers, apart, apart_optimizers) -> None:
     """Set the fused members to the apart members' state (weights, buffers, velocities)."""
-    for i, job in enumerate(apart):
-        state = job.model.state_dict()
-        for name, t in {**stepper.model.params, **stepper.model.buffers}.items():
-            t[i].copy_(state[name])
-        for name, p in job.model.named_parameters():
-            stepper.velocity[name][i].copy_(optimizers[i].state[p]["velocity"])
+    for job, optimizer, source, source_optimizer in zip(fused, fused_optimizers, apart,
+                                                        apart_optimizers):
+        job.model.load_state_dict(source.model.state_dict())
+        # a copy: load_state_dict would share the velocity tensors, which the apart run's next
+        # step updates in place
+        optimizer.load_state_dict(copy.deepcopy(source_optimizer.state_dict()))
 
 
 def free_running(args, split, stats) -> dict:
@@ -131,9 +145,10 @@ def free_running(args, split, stats) -> dict:
     def final_losses(results):
         return [float(r.train["loss"].iloc[-1]) for r in results]
 
-    apart = final_losses(fit_many(_jobs(args, split, stats), fuse="off"))
-    fused = final_losses(fit_many(_jobs(args, split, stats), fuse="on", capture="off"))
-    nudged = final_losses(fit_many(_jobs(args, split, stats, perturb=1e-7), fuse="off"))
+    alone = Execution(precision="fp32", fuse="off")
+    apart = final_losses(fit_many(_jobs(args, split, stats), alone))
+    fused = final_losses(fit_many(_jobs(args, split, stats), FUSED))
+    nudged = final_losses(fit_many(_jobs(args, split, stats, perturb=1e-7), alone))
     drift = max(abs(a - b) / abs(a) for a, b in zip(apart, fused))
     reference = max(abs(a - b) / abs(a) for a, b in zip(apart, nudged))
     return {"free_running_rel_diff_final_loss": drift,

@@ -37,7 +37,7 @@ from paperlib.errors import PaperlibError
 from paperlib.experiment import make_model
 from paperlib.provenance import device_name
 from paperlib.schedules import one_cycle
-from paperlib.device import resolve_device, use_bf16
+from paperlib.device import resolve_device, resolve_precision
 from paperlib.engine import Compute, Every, fit
 
 
@@ -94,7 +94,7 @@ class BareMethod:
         loader = DeviceLoader(split, args.batch_size, stats=stats, device=device,
                               augment="none", channels_last=True, seed=0)
         self.batches = [loader.batch(i) for i in range(min(8, loader.steps_per_epoch))]
-        self.bf16 = use_bf16(args.precision, device)
+        self.bf16 = args.precision == "bf16"
         self.i = 0
 
     def run(self, steps: int) -> None:
@@ -137,7 +137,7 @@ class TextbookMethod:
             num_workers=args.workers, pin_memory=device.type == "cuda",
             persistent_workers=args.workers > 0)
         self.iterator = iter(self.loader)
-        self.bf16 = use_bf16(args.precision, device)
+        self.bf16 = args.precision == "bf16"
         self.running_loss = 0.0
 
     def run(self, steps: int) -> None:
@@ -185,6 +185,7 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", default="fit,bare,textbook")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
+    args.precision = resolve_precision(args.precision, device)  # once: "fp32" or "bf16"
     cuda = device.type == "cuda"
     args.steps = args.steps or (100 if cuda else 20)
     args.warmup = args.warmup if args.warmup is not None else (20 if cuda else 3)
@@ -221,7 +222,7 @@ def main(argv=None) -> int:
         "fit_over_bare": round(img_s.get("fit", np.nan) / img_s.get("bare", np.nan), 3),
         "fit_over_textbook": round(img_s.get("fit", np.nan) / img_s.get("textbook", np.nan), 3),
         "device": device_name(device), "model": args.model, "batch_size": args.batch_size,
-        "precision": "bf16" if use_bf16(args.precision, device) else "fp32",
+        "precision": args.precision,
         "compile": args.compile,
         "steps_per_repeat": args.steps, "repeats": args.repeats, "workers": args.workers,
         "data": data_label, "torch": torch.__version__,

@@ -39,20 +39,22 @@ def cpu_has_native_bf16() -> bool:
     return any(getattr(cpu, name, lambda: False)() for name in checks)
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """"fp32" or "bf16" for `precision` ("auto", "fp32" or "bf16") on `device`."""
+def check_precision(precision: str) -> str:
+    """`precision` if it is one of PRECISIONS; else a ConfigError naming the choices. The one
+    check of the name: everything that takes a precision from a user calls it (or
+    resolve_precision, which does)."""
     if precision not in PRECISIONS:
         raise ConfigError(f"precision {precision!r} is unknown; choose one of "
                           f"{', '.join(PRECISIONS)}")
-    if precision != "auto":
+    return precision
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"fp32" or "bf16" for `precision` ("auto", "fp32" or "bf16") on `device`."""
+    if check_precision(precision) != "auto":
         return precision
     native = device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
     return "bf16" if native else "fp32"
-
-
-def use_bf16(precision: str, device: torch.device) -> bool:
-    """Whether a run computes in bf16 (see resolve_precision)."""
-    return resolve_precision(precision, device) == "bf16"
 
 
 def model_device(model: torch.nn.Module) -> torch.device:

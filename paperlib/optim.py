@@ -166,10 +166,30 @@ def make_optimizer(kind: str, param_groups, *, lr: float = 0.1, momentum: float 
                 nesterov=kind.endswith("nesterov"))
 
 
-def rule_of(kind: str) -> dict:
-    """The `sgd_update` flags of one of OPTIMIZERS, and the state key of its velocity."""
-    caffe = kind.startswith("caffe-")
-    return {"caffe": caffe, "nesterov": kind.endswith("nesterov"),
+def multiplied(group: dict, lr: Coefficient, weight_decay: Coefficient | None
+               ) -> tuple[Coefficient, Coefficient | None]:
+    """The lr and weight decay of one parameter group: Caffe's per-blob multipliers applied
+    (`lr_mult`, `decay_mult`; 1 where the group has none). The one place they are applied: the
+    schedule adapter (floats, into a torch optimizer) and the stacked stepper (per-member
+    tensors) both call it."""
+    return (lr * group.get("lr_mult", 1.0),
+            None if weight_decay is None else weight_decay * group.get("decay_mult", 1.0))
+
+
+def rule_of(optimizer) -> dict | None:
+    """The `sgd_update` flags of an optimizer (one of OPTIMIZERS by name, or an SGD or CaffeSGD
+    object whose groups share one Nesterov flag) and the state key of its velocity; None for any
+    other optimizer, whose update sgd_update does not write."""
+    if isinstance(optimizer, str):
+        caffe, nesterov = optimizer.startswith("caffe-"), optimizer.endswith("nesterov")
+    elif isinstance(optimizer, _RuleSGD):
+        flags = {bool(g["nesterov"]) for g in optimizer.param_groups}
+        if len(flags) != 1:
+            return None
+        caffe, nesterov = optimizer.caffe, flags.pop()
+    else:
+        return None
+    return {"caffe": caffe, "nesterov": nesterov,
             "state_key": CaffeSGD.state_key if caffe else SGD.state_key}
 
 

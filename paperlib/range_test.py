@@ -27,10 +27,8 @@ import torch
 
 from . import io
 from .errors import ConfigError
-from .engine import Compute, Every, Job, RunResult, preserved_state
-from .engine.job import as_folder, describe_schedule
-from .engine.loop import train_group
-from .engine.steppers import EagerStepper
+from .engine import (Compute, Every, Execution, Job, RunResult, as_folder, describe_schedule,
+                     fit_many, preserved_state)
 from .schedules import exp_range, linear_range
 
 MODES = ("linear", "exp")
@@ -110,15 +108,29 @@ def load_range_tests(csv_path: str | Path) -> list[RangeTestResult]:
     return results
 
 
+class SmoothedLoss:
+    """The exponential moving average of a loss with bias correction (so early values are not
+    pulled to 0), one loss at a time: `add(loss)` returns the smoothed value, in O(1).
+
+    Why a scalar recurrence and not a vectorised filter: the smoothed column is stored in every
+    range test's CSV, and this is the arithmetic, in this order, that wrote them; a closed form
+    would round differently. Both the stored column (smooth_losses) and the divergence rule
+    read their values from here, so the two never disagree."""
+
+    def __init__(self, beta: float = DEFAULT_SMOOTHING):
+        self.beta, self.avg, self.count = beta, 0.0, 0
+
+    def add(self, loss: float) -> float:
+        self.count += 1
+        self.avg = self.beta * self.avg + (1 - self.beta) * loss
+        return self.avg / (1 - self.beta ** self.count)
+
+
 def smooth_losses(losses: np.ndarray, beta: float = DEFAULT_SMOOTHING) -> np.ndarray:
-    """Exponential moving average with bias correction, so early values are not pulled to 0."""
-    losses = np.asarray(losses, dtype=float)
-    out = np.empty_like(losses)
-    avg = 0.0
-    for i, loss in enumerate(losses):
-        avg = beta * avg + (1 - beta) * loss
-        out[i] = avg / (1 - beta ** (i + 1))
-    return out
+    """The bias-corrected exponential moving average of every loss (SmoothedLoss)."""
+    smoothed = SmoothedLoss(beta)
+    return np.array([smoothed.add(loss) for loss in np.asarray(losses, dtype=float)],
+                    dtype=float)
 
 
 @dataclass(frozen=True)
@@ -176,8 +188,33 @@ class Divergence:
             raise ConfigError(f"smoothing ({self.smoothing}) must be in [0, 1)")
 
     def __call__(self, losses: list[float]) -> bool:
-        smooth = smooth_losses(np.asarray(losses), self.smoothing)
-        return bool(smooth[-1] > self.factor * smooth.min())
+        """The rule on a whole history (a fresh watch over it; a run consults its own watch)."""
+        return self.watch()(losses)
+
+    def watch(self) -> "DivergenceWatch":
+        """A watch for one run: consulted with the run's growing list of losses, it smooths
+        only the losses added since it last looked."""
+        return DivergenceWatch(self)
+
+
+class DivergenceWatch:
+    """Divergence for one run, in O(1) per loss: the watch keeps the smoothed value and its best
+    so far. Handed another list, or a shorter one (a resume rebuilds the list), it starts over."""
+
+    def __init__(self, rule: Divergence):
+        self.rule = rule
+        self._losses: list | None = None
+        self._seen, self._smoothed, self._last, self._best = 0, None, None, None
+
+    def __call__(self, losses: list[float]) -> bool:
+        if losses is not self._losses or len(losses) < self._seen:
+            self._losses, self._seen = losses, 0
+            self._smoothed, self._best = SmoothedLoss(self.rule.smoothing), None
+        for loss in losses[self._seen:]:
+            self._last = self._smoothed.add(float(loss))
+            self._best = self._last if self._best is None else min(self._best, self._last)
+        self._seen = len(losses)
+        return self._best is not None and bool(self._last > self.rule.factor * self._best)
 
 
 
@@ -203,7 +240,8 @@ def lr_range_test(model: torch.nn.Module, train, sweep: Sweep, *, momentum=0.9,
                          compute=compute)
     user_optimizer = optimizer if isinstance(optimizer, torch.optim.Optimizer) else None
     with preserved_state(model, user_optimizer):
-        run = train_group([job], EagerStepper, progress=progress)[0]
+        # alone and eager: the model and optimizer handed in are the ones the sweep trains
+        run = fit_many([job], Execution(fuse="off", capture="off"), progress=progress)[0]
     return range_test_result(job, run)
 
 
@@ -223,8 +261,10 @@ def range_test_job(model: torch.nn.Module, train, sweep: Sweep, *, momentum=0.9,
         # (log_every too: the divergence rule is consulted every log_every steps)
         folder = replace(folder, config={**folder.config, "range_test": _sweep_settings(
             sweep, stop, every)})
-    return Job(model, train, sweep.run_steps, sweep.schedule(), momentum, weight_decay,
-               optimizer, test, every, folder, compute or Compute(), stop)
+    return Job(model=model, train=train, steps=sweep.run_steps, lr=sweep.schedule(),
+               momentum=momentum, weight_decay=weight_decay, optimizer=optimizer, test=test,
+               every=every, out=folder, compute=compute or Compute(),
+               should_stop=None if stop is None else stop.watch())
 
 
 def _sweep_settings(sweep: Sweep, stop: Divergence | None, every: Every) -> dict:
@@ -241,7 +281,7 @@ def range_test_result(job: Job, run: RunResult) -> RangeTestResult:
     ramp = job.lr
     sweep = Sweep(ramp.start, ramp.end, ramp.total, "linear" if ramp.kind == "linear_range" else "exp",
                   job.steps if job.steps < ramp.total else None)
-    stop = job.should_stop if isinstance(job.should_stop, Divergence) else None
+    stop = job.should_stop.rule if isinstance(job.should_stop, DivergenceWatch) else None
     wd = job.weight_decay
     settings = {**_sweep_settings(sweep, stop, job.every),
                 "weight_decay": None if wd is None else (

@@ -35,7 +35,7 @@ class RunDir:
 
     def __init__(self, path: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
                  marker: str = "run.json",
-                 artifacts: tuple[str, ...] = ("metrics.csv", "training.png"),
+                 artifacts: tuple[str, ...] = ("metrics.csv", "training.png", "per_image.npz"),
                  check_only: bool = False):
         """`marker` is the JSON whose "status" says whether the folder holds a run and how it
         ended; `artifacts` are the other files an --overwrite removes. `check_only` makes every

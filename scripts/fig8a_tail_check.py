@@ -36,7 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paperlib import io  # noqa: E402
-from paperlib.engine import fit_many  # noqa: E402
+from paperlib.engine import Execution, fit_many  # noqa: E402
 from paperlib.paper.notebook import make_splits  # noqa: E402
 from paperlib.paper.profiles import figure_runs  # noqa: E402
 from paperlib.paper.replicate import job_for  # noqa: E402
@@ -47,9 +47,10 @@ FIGURE = "fig8a"
 
 
 def train(spec, splits, root: Path, *, rerun: bool, checkpoint_every: int):
-    job = job_for(spec, splits, root=root, rerun=rerun, precision="fp32")
+    alone = Execution(precision="fp32", fuse="off", capture="off")
+    job = job_for(spec, splits, root=root, rerun=rerun, execution=alone)
     job = replace(job, every=replace(job.every, checkpoint=checkpoint_every))
-    return fit_many([job], fuse="off", capture="off")[0], Path(job.out.path)
+    return fit_many([job], alone)[0], Path(job.out.path)
 
 
 def cut_back(src: Path, dst: Path, step: int, *, zero_velocity: bool) -> None:

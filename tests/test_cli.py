@@ -57,7 +57,7 @@ def test_every_flag_has_help_and_every_choice_is_the_librarys():
     from paperlib.cli import build_parser, choices
     from paperlib.cli import recipe as recipe_cli
     from paperlib.device import PRECISIONS
-    from paperlib.engine.loop import CAPTURE_CHOICES, FUSE_CHOICES
+    from paperlib.engine import CAPTURE_CHOICES, FUSE_CHOICES
     from paperlib.paper.profiles import FIGURES, PROFILES
     from paperlib.schedules.cycles import ONE_CYCLE_STYLES
     assert choices.MODELS == models.MODEL_NAMES and choices.INITS == models.INIT_CHOICES

@@ -17,16 +17,38 @@ def test_the_paper_profile_is_230_runs_and_3_1_billion_training_images():
     assert row["steps"] == 9_277 and row["train_images"] == 9_277 * 512
     # evaluations every 200 iterations and at the end, on 6,400 test images
     assert row["test_images"] == (9_277 // 200 + 1) * 6_400
+    # a checkpoint every 9,277 // 4 = 2,319 iterations (4), and one at the end: the loop's five
+    assert row["checkpoints"] == 5
 
 
-def test_runs_that_can_share_a_model_form_the_groups_fusion_would_form():
-    plan = E.work(list(FIGURES), "paper")
+def test_on_cuda_the_paper_runs_form_the_groups_fusion_would_form_each_step_captured():
+    plan = E.work(list(FIGURES), "paper", device_type="cuda")
     sizes = plan.groupby("figure")["group_size"].max().to_dict()
     # Smith's jitter gives replicates k and k+4 one batch: the runs of a batch share a model, up
     # to 8,192 images a step (Fig 8a: 9 seeds x 3 curves at TBS 1024-1036: groups of 6 to 8)
     assert sizes == {"fig1a": 2, "fig5a": 3, "fig5b": 4, "fig8a": 8, "fig8b": 2, "fig15a": 3,
                      "fig15b": 6}
     assert (plan["group_size"] * plan["batch_size"]).max() <= 8192
+    assert set(plan["stepper"]) == {"captured"} and plan["group"].nunique() == 55
+
+
+def test_the_estimate_of_a_cuda_plan_says_its_steps_are_captured(monkeypatch):
+    plan = E.work(["fig8b"], "paper", device_type="cuda")
+    probed = []
+    monkeypatch.setattr(E, "probe", lambda model, **kw: (probed.append(kw["members"]), E.Probe(
+        a=(0.01, 0.02), b=(1e-4, 2e-4), eval_image=1e-5, checkpoint=0.1, flush=1e-3))[1])
+    table = E.estimate(plan, device="cpu")
+    assert probed == [2]  # fig8b's replicates k and k+4 share a batch: the probe fuses two
+    assert table["steppers"].tolist() == ["captured"]
+    assert "captured in a CUDA graph" in E.describe(table, "paper", device="cpu")
+
+
+def test_on_the_cpu_every_run_steps_alone_unless_fusion_is_asked_for():
+    from paperlib.engine import Execution
+    alone = E.work(["fig8a"], "paper", device_type="cpu")
+    assert set(alone["stepper"]) == {"eager"} and alone["group_size"].max() == 1
+    fused = E.work(["fig8a"], "paper", device_type="cpu", execution=Execution(fuse="on"))
+    assert set(fused["stepper"]) == {"stacked"} and fused["group_size"].max() == 8
 
 
 def test_max_steps_shrinks_the_work_to_the_first_steps():

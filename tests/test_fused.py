@@ -15,12 +15,14 @@ from helpers import synthetic_loaders, tiny_model
 
 from paperlib import schedules as S
 from paperlib.errors import ConfigError
-from paperlib.engine import Compute, Every, Folder, Job, StackedModels, fit_many, fusion_groups
+from paperlib.engine import (Compute, Every, Execution, Folder, Job, StackedModels, fit_many,
+                             fusion_groups)
 from paperlib.engine.loop import train_group
-from paperlib.engine.steppers import CapturedStepper, EagerStepper, StackedStepper
 from paperlib.models import build_model
 
-STEPS = 12
+# Six steps: the 1cycle below rises for three and falls for three, with a log block, an
+# evaluation and (where asked) a checkpoint half-way and at the end
+STEPS = 6
 
 
 class Float64:
@@ -28,6 +30,10 @@ class Float64:
 
     def __init__(self, loader):
         self.loader, self.batch_size = loader, loader.batch_size
+
+    @property
+    def fingerprint(self):
+        return ("float64", self.loader.fingerprint)
 
     def batch(self, step):
         x, y = self.loader.batch(step)
@@ -38,26 +44,29 @@ class Float64:
 
 
 def alone(job):
-    return train_group([job], EagerStepper)[0]
+    return train_group([job], "eager")[0]
 
 
 def stacked(jobs):
-    return train_group(jobs, StackedStepper)
+    return train_group(jobs, "stacked")
 
 
-def _jobs(n=3, *, optimizer="caffe-nesterov", lrs=None, out=None, checkpoint=0, resume=False):
+def _jobs(n=3, *, optimizer="caffe-nesterov", lrs=None, out=None, checkpoint=0, resume=False,
+          per_image=0):
     test = Float64(synthetic_loaders()[1])  # one test loader: members are scored on it together
     jobs = []
     for i in range(n):
-        train, _ = synthetic_loaders(seed=i)
+        train, _ = synthetic_loaders(seed=i, batch_size=16)
         torch.manual_seed(i)
         model = build_model("resnet8", num_classes=10, bn_shards=2).double()
         lr_max = (lrs or [0.1 * (i + 1) for i in range(n)])[i]
         lr, mom = S.one_cycle("smith", lr_max / 10, lr_max, STEPS // 2, STEPS, mom_max=0.95,
                               mom_min=0.85)
         folder = None if out is None else Folder(out / f"run{i}", resume=resume)
-        jobs.append(Job(model, Float64(train), STEPS, lr, mom, 1e-4 * (i + 1), optimizer, test,
-                        Every(log=4, eval=4, checkpoint=checkpoint), folder, Compute("fp32")))
+        jobs.append(Job(model=model, train=Float64(train), steps=STEPS, lr=lr, momentum=mom,
+                        weight_decay=1e-4 * (i + 1), optimizer=optimizer, test=test,
+                        every=Every(log=3, eval=3, checkpoint=checkpoint), out=folder,
+                        compute=Compute("fp32"), per_image=per_image))
     return jobs
 
 
@@ -85,7 +94,7 @@ def _assert_same_rows(a: pd.DataFrame, b: pd.DataFrame):
 
 @pytest.mark.parametrize("optimizer", ["caffe-nesterov", "caffe-sgd", "sgd", "nesterov"])
 def test_fused_members_train_exactly_as_they_would_apart(optimizer):
-    apart, fused = _jobs(optimizer=optimizer), _jobs(optimizer=optimizer)
+    apart, fused = _jobs(2, optimizer=optimizer), _jobs(2, optimizer=optimizer)
     expected = [alone(job) for job in apart]
     results = stacked(fused)
     for job_a, job_f, want, got in zip(apart, fused, expected, results):
@@ -94,14 +103,25 @@ def test_fused_members_train_exactly_as_they_would_apart(optimizer):
         _assert_same_state(job_a.model, job_f.model)
 
 
+def test_a_fused_member_scores_every_test_image_as_it_would_alone():
+    apart, fused = _jobs(2, per_image=2), _jobs(2, per_image=2)
+    expected = [alone(job) for job in apart]
+    for want, got in zip(expected, stacked(fused)):
+        assert list(got.per_image["steps"]) == list(want.per_image["steps"]) == [3, 6]
+        assert (got.per_image["correct"] == want.per_image["correct"]).all()
+        assert got.per_image["correct"].shape == (2, 100)
+        assert abs(got.per_image["loss"] - want.per_image["loss"]).max() <= 1e-3
+
+
 def test_gresnet56_multipliers_and_shards_train_as_apart():
     def jobs():
         out = []
         for i in range(2):
             torch.manual_seed(i)
             model = build_model("gresnet56", bn_shards=4).double()
-            out.append(Job(model, Float64(synthetic_loaders(seed=i, batch_size=16)[0]), 3,
-                           0.2 * (i + 1), 0.9, 1e-4, "caffe-nesterov", every=Every(log=3),
+            out.append(Job(model=model, train=Float64(synthetic_loaders(seed=i, batch_size=8)[0]),
+                           steps=2, lr=0.2 * (i + 1), momentum=0.9, weight_decay=1e-4,
+                           optimizer="caffe-nesterov", every=Every(log=2),
                            compute=Compute("fp32")))
         return out
     apart, fused = jobs(), jobs()
@@ -161,13 +181,13 @@ def test_a_diverging_member_is_recorded_and_the_others_train_as_apart():
 
 def test_should_stop_ends_one_member_where_fit_would_and_not_the_others():
     def stop(losses):
-        return len(losses) >= 8
+        return len(losses) >= 3
     fused = _jobs(2)
     fused[0] = replace(fused[0], should_stop=stop)
     single = replace(_jobs(2)[0], should_stop=stop)
     want = alone(single)
     got = stacked(fused)
-    assert want.status == got[0].status == "stopped" and got[0].steps_done == want.steps_done == 8
+    assert want.status == got[0].status == "stopped" and got[0].steps_done == want.steps_done == 3
     assert got[1].status == "completed" and got[1].steps_done == STEPS
     _assert_same_state(single.model, fused[0].model)
 
@@ -177,7 +197,8 @@ def test_jobs_group_by_model_settings_batch_and_optimizer():
     train16, _ = synthetic_loaders(batch_size=16)
 
     def job(model, train=train32, optimizer="sgd"):
-        return Job(model, train, 5, 0.1, optimizer=optimizer, test=test, every=Every(eval=5))
+        return Job(model=model, train=train, steps=5, lr=0.1, optimizer=optimizer, test=test,
+                   every=Every(eval=5))
     jobs = [job(tiny_model(0)), job(tiny_model(1)), job(tiny_model(2), train16),
             job(build_model("resnet8", bn_shards=2)), job(tiny_model(3), optimizer="nesterov"),
             job(tiny_model(4)), job(build_model("resnet14"))]
@@ -185,36 +206,30 @@ def test_jobs_group_by_model_settings_batch_and_optimizer():
     assert fusion_groups(jobs, max_members=2) == [[0, 1], [5], [2], [3], [4], [6]]
 
 
-def test_fusing_is_off_on_the_cpu_unless_asked_and_bad_values_are_refused():
-    jobs = _jobs(2)
-    steppers = []
-    original = train_group
-
-    def spy(group, stepper, **kw):
-        steppers.append(stepper)
-        return original(group, stepper, **kw)
+def test_fusing_is_off_on_the_cpu_unless_asked_and_bad_values_are_refused(monkeypatch):
     import paperlib.engine.loop as loop
-    loop.train_group, saved = spy, loop.train_group
-    try:
-        fit_many(jobs)  # auto: alone on the CPU
-        fit_many(_jobs(2), fuse="on")
-    finally:
-        loop.train_group = saved
-    assert steppers == [EagerStepper, EagerStepper, StackedStepper]
+    steppers = []
+    monkeypatch.setattr(loop, "train_group", lambda group, stepper, **kw: (
+        steppers.append(stepper), [None] * len(group))[1])
+    fit_many(_jobs(2))  # auto: alone on the CPU
+    fit_many(_jobs(2), Execution(fuse="on"))
+    assert steppers == ["eager", "eager", "stacked"]
     with pytest.raises(ConfigError, match="fuse"):
-        fit_many(jobs, fuse="yes")
+        Execution(fuse="yes")
     with pytest.raises(ConfigError, match="capture"):
-        fit_many(jobs, capture="on")
+        Execution(capture="on")
+    with pytest.raises(ConfigError, match="precision 'fp16' is unknown"):
+        Execution(precision="fp16")
 
 
 def test_fit_many_returns_one_result_per_job_in_order_fused_or_not():
     for fuse in ("off", "on"):
         jobs = _jobs(3)
-        jobs[1] = replace(jobs[1], steps=8)  # another group
+        jobs[1] = replace(jobs[1], steps=3)  # another group
         done = []
-        results = fit_many(jobs, fuse=fuse, on_done=lambda i, r: done.append(i))
+        results = fit_many(jobs, Execution(fuse=fuse), on_done=lambda i, r: done.append(i))
         assert sorted(done) == [0, 1, 2]
-        assert [r.steps_done for r in results] == [STEPS, 8, STEPS]
+        assert [r.steps_done for r in results] == [STEPS, 3, STEPS]
 
 
 def test_stacked_models_give_each_member_its_own_output_and_shared_input():
@@ -245,11 +260,12 @@ def test_the_captured_step_trains_as_the_eager_one_on_cuda():
                                  seed=i)
             lr, mom = S.one_cycle("smith", 0.01, 0.1 * (i + 1), 6, STEPS, mom_max=0.95,
                                   mom_min=0.85)
-            out.append(Job(model, train, STEPS, lr, mom, 1e-4, "caffe-nesterov", test,
-                           Every(log=4, eval=4), compute=Compute("fp32")))
+            out.append(Job(model=model, train=train, steps=STEPS, lr=lr, momentum=mom,
+                           weight_decay=1e-4, optimizer="caffe-nesterov", test=test,
+                           every=Every(log=3, eval=3), compute=Compute("fp32")))
         return out
     eager, captured = jobs(), jobs()
-    want, got = stacked(eager), train_group(captured, CapturedStepper)
+    want, got = stacked(eager), train_group(captured, "captured")
     for a, b, ra, rb in zip(eager, captured, want, got):
         # the same kernels in the same order: equal up to nondeterministic cuDNN choices
         _assert_same_rows(ra.metrics, rb.metrics)

@@ -16,13 +16,14 @@ import pytest
 
 from helpers import synthetic_loaders, tiny_model
 from paperlib.errors import OutputDirError
-from paperlib.engine import Compute, Every, Folder, Job, RunInterrupted, fit, fit_many
+from paperlib.engine import (Compute, Every, Execution, Folder, Job, RunInterrupted, fit,
+                             fit_many)
 from paperlib.range_test import Sweep, lr_range_test
 
 TRAIN = ["train", "--dataset", "synthetic", "--model", "resnet8", "--subset", "512",
-         "--test-subset", "100", "--batch-size", "32", "--steps", "60", "--eval-every", "20",
+         "--test-subset", "100", "--batch-size", "32", "--steps", "40", "--eval-every", "20",
          "--checkpoint-every", "10", "--schedule", "one-cycle", "--lr-min", "0.05",
-         "--lr-max", "0.5", "--step-size", "25", "--mom-max", "0.95", "--mom-min", "0.85",
+         "--lr-max", "0.5", "--step-size", "16", "--mom-max", "0.95", "--mom-min", "0.85",
          "--device", "cpu", "--seed", "7"]
 
 
@@ -68,7 +69,7 @@ def test_a_signal_writes_a_final_checkpoint_and_resume_is_bit_identical(signum, 
     doc = json.loads((out / "run.json").read_text())
     assert doc["status"] == "interrupted"
     stopped_at = doc["steps_done"]
-    assert 13 <= stopped_at < 60
+    assert 13 <= stopped_at < 40
     assert (out / "checkpoints" / f"step_{stopped_at:07d}.pt").exists()  # not only periodic ones
     resumed = _cli(out, "--resume")
     _, err = resumed.communicate(timeout=300)
@@ -80,7 +81,7 @@ def test_a_signal_writes_a_final_checkpoint_and_resume_is_bit_identical(signum, 
 def test_sigkill_resumes_from_the_last_periodic_checkpoint_bit_identically(tmp_path, uninterrupted):
     out = tmp_path / "run"
     proc = _cli(out)
-    _wait_for_rows(out / "metrics.csv", 35, proc)
+    _wait_for_rows(out / "metrics.csv", 25, proc)
     proc.kill()
     proc.communicate(timeout=60)
     assert json.loads((out / "run.json").read_text())["status"] == "running"
@@ -314,6 +315,8 @@ def test_a_resumed_range_test_stops_at_the_same_step_as_an_uninterrupted_one(pre
 
 # -- a fused group is stopped, killed, resumed and ended exactly as a run alone --------------
 
+FUSED = Execution(fuse="on")
+
 def _group(out, *, first=None, resume=False, steps=30):
     """Two runs that fuse (one fusion key), each with its own seed, lr and folder."""
     from paperlib import schedules as S
@@ -324,32 +327,35 @@ def _group(out, *, first=None, resume=False, steps=30):
                                         (tiny_model(1), train_b)]):
         lr, mom = S.one_cycle("smith", 0.02 * (i + 1), 0.2 * (i + 1), 12, steps,
                               mom_max=0.95, mom_min=0.85)
-        jobs.append(Job(model, train, steps, lr, mom, 5e-4, "caffe-nesterov", test,
-                        Every(log=4, eval=10, checkpoint=10),
-                        Folder(out / f"run{i}", resume=resume), Compute("fp32")))
+        jobs.append(Job(model=model, train=train, steps=steps, lr=lr, momentum=mom,
+                        weight_decay=5e-4, optimizer="caffe-nesterov", test=test,
+                        every=Every(log=4, eval=10, checkpoint=10),
+                        out=Folder(out / f"run{i}", resume=resume), compute=Compute("fp32")))
     return jobs
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_checkpoints_every_member_of_a_fused_group_and_resume_is_bit_identical(
         signum, tmp_path):
-    fit_many(_group(tmp_path / "whole"), fuse="on")
+    fit_many(_group(tmp_path / "whole"), FUSED)
     with pytest.raises(RunInterrupted) as stopped:
-        fit_many(_group(tmp_path / "cut", first=_signalled_model(signum, 13)), fuse="on")
+        fit_many(_group(tmp_path / "cut", first=_signalled_model(signum, 13)), FUSED)
     assert stopped.value.step == 14
     assert [p.name for p in stopped.value.checkpoints] == ["step_0000014.pt"] * 2
     for i in range(2):
         doc = json.loads((tmp_path / "cut" / f"run{i}" / "run.json").read_text())
         assert doc["status"] == "interrupted" and doc["steps_done"] == 14
-    results = fit_many(_group(tmp_path / "cut", resume=True), fuse="on")
+    results = fit_many(_group(tmp_path / "cut", resume=True), FUSED)
     assert [r.status for r in results] == ["completed"] * 2
     for i in range(2):
         assert (tmp_path / "cut" / f"run{i}" / "metrics.csv").read_bytes() == \
             (tmp_path / "whole" / f"run{i}" / "metrics.csv").read_bytes()
 
 
+# The first 30 steps of smoke Fig 8a's three runs, fused: checkpoints every 7 steps, rows read
+# every 10, so a kill after 20 rows lands mid-run
 FIGURE = ["figure", "fig8a", "--profile", "smoke", "--dataset", "synthetic", "--device", "cpu",
-          "--fuse", "on", "--precision", "fp32"]
+          "--fuse", "on", "--precision", "fp32", "--max-steps", "30"]
 
 
 def _figure(run_dir: Path, out: Path) -> subprocess.Popen:
@@ -366,12 +372,13 @@ def test_a_killed_fused_group_resumes_from_its_checkpoints_to_the_same_bytes(tmp
     assert whole.returncode == 0, err
     runs = tmp_path / "runs"
     proc = _figure(runs, tmp_path / "cut")
-    metrics = sorted(runs.glob("smoke/fig8a/synthetic/*/seed0/metrics.csv"))
+    pattern = "smoke-max30/fig8a/synthetic/*/seed0/metrics.csv"
+    metrics = sorted(runs.glob(pattern))
     deadline = time.monotonic() + 300
-    while not (len(metrics) == 3 and all(m.read_text().count(",train,") >= 25 for m in metrics)):
+    while not (len(metrics) == 3 and all(m.read_text().count(",train,") >= 20 for m in metrics)):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.05)
-        metrics = sorted(runs.glob("smoke/fig8a/synthetic/*/seed0/metrics.csv"))
+        metrics = sorted(runs.glob(pattern))
     proc.kill()
     proc.communicate(timeout=60)
     states = {json.loads((m.parent / "run.json").read_text())["status"] for m in metrics}

@@ -219,8 +219,11 @@ def test_auto_precision_is_bf16_on_a_cpu_exactly_when_it_has_native_bf16(monkeyp
     cpu = torch.device("cpu")
     for native in (True, False):
         monkeypatch.setattr(T, "cpu_has_native_bf16", lambda native=native: native)
-        assert T.use_bf16("auto", cpu) is native
-        assert T.use_bf16("fp32", cpu) is False and T.use_bf16("bf16", cpu) is True
+        assert T.resolve_precision("auto", cpu) == ("bf16" if native else "fp32")
+        assert T.resolve_precision("fp32", cpu) == "fp32"
+        assert T.resolve_precision("bf16", cpu) == "bf16"
+    with pytest.raises(ConfigError, match="precision 'fp16' is unknown; choose one of auto"):
+        T.check_precision("fp16")
 
 
 def test_native_bf16_detection_follows_what_torch_reports(monkeypatch):
@@ -229,3 +232,56 @@ def test_native_bf16_detection_follows_what_torch_reports(monkeypatch):
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
         assert T.cpu_has_native_bf16() is (avx512_bf16 or amx)
+
+
+@pytest.mark.parametrize("every, steps", [(Every(log=4, eval=10, checkpoint=10), 30),
+                                          (Every(log=7, eval=6, checkpoint=11), 25),
+                                          (Every(log=50, eval=0, checkpoint=0), 9)])
+def test_a_run_writes_the_evaluations_checkpoints_and_reads_its_job_counts(every, steps,
+                                                                           tmp_path,
+                                                                           monkeypatch):
+    """The estimate counts a run's work with Job's counts; the loop must do exactly that."""
+    import paperlib.engine.loop as loop
+    from paperlib.engine import Job, fit_many, record
+    saved, reads = [], []
+    save, flush = record.save_checkpoint, loop._Loop._flush
+    monkeypatch.setattr(record, "save_checkpoint",
+                        lambda run, step, *a: (saved.append(step), save(run, step, *a))[1])
+    monkeypatch.setattr(loop._Loop, "_flush", lambda self: (reads.append(1), flush(self))[1])
+    train, test = synthetic_loaders()
+    job = Job(model=tiny_model(), train=train, steps=steps, lr=0.05, test=test, every=every,
+              out=tmp_path / "run")
+    (result,) = fit_many([job])
+    assert len(result.test) == job.evaluations()
+    assert len(saved) == job.checkpoints() and saved[-1] == steps
+    assert len(reads) == job.flushes()
+
+
+def test_a_run_keeps_each_test_images_result_at_its_last_evaluations_and_a_resume_too(
+        tmp_path):
+    from paperlib.engine import Job, fit_many
+    train, test = synthetic_loaders(seed=1)
+
+    def job(model, out, resume=False):
+        return Job(model=model, train=train, steps=30, lr=S.triangular(0.02, 0.3, 10),
+                   weight_decay=5e-4, test=test, every=Every(log=5, eval=10, checkpoint=15),
+                   out=Folder(out, resume=resume), per_image=2)
+    (whole,) = fit_many([job(tiny_model(seed=1), tmp_path / "whole")])
+    kept = whole.per_image
+    assert list(kept["steps"]) == [20, 30] and kept["correct"].shape == (2, 100)
+    assert (kept["correct"].mean(1) == whole.test["accuracy"].iloc[-2:].to_numpy()).all()
+    assert kept["loss"].mean(1) == pytest.approx(whole.test["loss"].iloc[-2:], rel=1e-3)
+    model = tiny_model(seed=1)
+    handle = _crash_at(model, 25)  # after the evaluation at 20, past the checkpoint at 15
+    with pytest.raises(Crash):
+        fit_many([job(model, tmp_path / "cut")])
+    handle.remove()
+    from paperlib.engine import record
+    from paperlib.runs import RunDir
+    assert list(record.load_per_image(RunDir(tmp_path / "cut"))["steps"]) == [10, 20]
+    (resumed,) = fit_many([job(tiny_model(seed=9), tmp_path / "cut", resume=True)])
+    (reloaded,) = fit_many([job(tiny_model(seed=9), tmp_path / "cut", resume=True)])
+    for again in (resumed, reloaded):
+        for key in ("steps", "correct", "loss"):
+            assert (again.per_image[key] == kept[key]).all(), key
+    assert (tmp_path / "cut" / "per_image.npz").stat().st_size < 2 * 100 * 3 + 1000

@@ -109,10 +109,9 @@ def _check_shared_flags(args) -> None:
 
 def _setup(args):
     """Data and model from the shared flags; errors surface before any training starts."""
-    from ..device import resolve_device, use_bf16
+    from ..device import resolve_device
     from ..experiment import make_data, make_model
     device = resolve_device(args.device)
-    use_bf16(args.precision, device)  # validates the flag now, not after the data is loaded
     data = make_data(args.dataset, batch_size=args.batch_size, device=device, subset=args.subset,
                      test_subset=args.test_subset, seed=args.seed, augment=args.augment,
                      normalize=args.normalize, channels_last=args.channels_last)

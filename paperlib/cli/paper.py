@@ -107,15 +107,15 @@ def _figures(text: str) -> list[str]:
 
 def cmd_estimate(args) -> int:
     from .. import io
-    from ..device import resolve_device, use_bf16
+    from ..device import resolve_device
+    from ..engine import Execution
     from ..paper import estimate as E
     figures = _figures(args.figures)
     device = resolve_device(args.device)
-    use_bf16(args.precision, device)
-    table = E.estimate(E.work(figures, args.profile), device=device, precision=args.precision,
-                       fuse=args.fuse, log=print)
-    print(E.describe(table, args.profile, device=device, precision=args.precision,
-                     fuse=args.fuse))
+    execution = Execution(precision=args.precision, fuse=args.fuse, capture=args.capture)
+    work = E.work(figures, args.profile, execution=execution, device_type=device.type)
+    table = E.estimate(work, device=device, execution=execution, log=print)
+    print(E.describe(table, args.profile, device=device, execution=execution))
     if args.csv:
         io.write_csv(args.csv, table)
     return 0

@@ -75,12 +75,11 @@ def add_parsers(subparsers) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     """Check the flags, run the recipe, print the hand-off; 0 on success."""
-    from ..device import resolve_device, use_bf16
+    from ..device import resolve_device
     from ..recipe import HANDOFF_KEYS, recipe_from_names
     from ..recipe.records import value_text
     model = args.model
     device = resolve_device(args.device)
-    use_bf16(args.precision, device)  # validates the flag before the data is loaded
     seeds = (args.seed, args.seed + 1)
     batch, steps = _check_budget(args, seeds)
     _check_out(args.out, args.overwrite)

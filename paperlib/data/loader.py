@@ -166,6 +166,18 @@ class DeviceLoader:
         return new
 
     @property
+    def fingerprint(self) -> tuple:
+        """What this loader yields, as plain values: the split's content, the statistics and
+        every setting that shapes a batch. Two loaders with one fingerprint give the same
+        batches, so runs scored on either can be scored together (Job.fusion_key)."""
+        stats = (tuple(self._scale.flatten().tolist()), tuple(self._shift.flatten().tolist()),
+                 hashlib.blake2b(self._mean_image.cpu().numpy().tobytes(),
+                                 digest_size=8).hexdigest())
+        return (self.split.fingerprint, stats, self.batch_size, self.augment, self.normalize,
+                self.shuffle, self.drop_last, self.seed, str(self.dtype), self.channels_last,
+                str(self.device))
+
+    @property
     def steps_per_epoch(self) -> int:
         n = len(self.labels)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)

@@ -6,12 +6,16 @@ checks its settings once, and resolves once what depends on the machine (device,
 memory format); the loop, the steppers, the launcher and the estimate only read it. Settings that
 belong together travel as small option objects:
 
-- `Every`: how often the loop reads losses (log), evaluates (eval) and checkpoints, in steps;
+- `Every`: how often the loop reads losses (log), evaluates (eval) and checkpoints, in steps,
+  and the predicates the loop steps by; the estimate counts evaluations, checkpoints and host
+  reads with the same predicates (Job.evaluations, checkpoints, flushes), so the two agree;
 - `Folder`: where the run keeps metrics.csv, run.json and checkpoints, and whether it resumes
   or overwrites; `config` is recorded in run.json and is part of what a resume must match;
 - `Compute`: precision ("auto" | "fp32" | "bf16"), channels_last and torch.compile.
 
-`Job.fusion_key()` is the one rule for which runs can train as one stacked model.
+`Job.fusion_key()` is the one rule for which runs can train as one stacked model; it reads what
+the runs are (architecture, batch, update rule, cadence, the test set's fingerprint), never an
+object's identity, so a plan made of stand-in jobs (the estimate's) groups as the real ones do.
 """
 from __future__ import annotations
 
@@ -19,13 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 from ..device import model_device, resolve_precision
 from ..errors import ConfigError
-from ..optim import OPTIMIZERS
+from ..optim import OPTIMIZERS, rule_of
 from ..schedules import constant
 
 FINISHED = ("completed", "diverged", "stopped")  # run.json statuses a resume has nothing to add to
@@ -49,6 +54,31 @@ class Every:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{name}_every ({value!r}) must be an integer >= 0 (0 turns "
                                   "it off)")
+
+    # The loop's cadence, as predicates of the number of steps done (1..steps). Each takes an
+    # int or a numpy array of them, so that Job's counts are the loop's own.
+
+    def evaluates(self, step, steps: int):
+        """An evaluation after `step` updates: every `eval` steps, and at the end."""
+        at_end = step == steps
+        return at_end | (step % self.eval == 0) if self.eval else at_end
+
+    def consults(self, step, steps: int):
+        """should_stop is consulted (and the losses read): at evaluations and every `log` steps,
+        counted from step 0, so a resumed run consults where an uninterrupted one did."""
+        return self.evaluates(step, steps) | (step % self.log == 0)
+
+    def checkpoints_at(self, step, steps: int):
+        """A periodic checkpoint: every `checkpoint` steps, and at the end (0: none)."""
+        if not self.checkpoint:
+            return step != step  # False, of step's shape
+        return (step % self.checkpoint == 0) | (step == steps)
+
+    def reads(self, step, steps: int):
+        """The losses are read from the device: where should_stop is consulted and before a
+        periodic checkpoint."""
+        periodic = (step % self.checkpoint == 0) if self.checkpoint else step != step
+        return self.consults(step, steps) | periodic
 
 
 @dataclass(frozen=True)
@@ -92,7 +122,7 @@ def as_schedule(value):
     return constant(value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Job:
     """One training run: `steps` updates of `model` on `train.batch(step)` under schedules.
 
@@ -101,6 +131,8 @@ class Job:
     models.param_groups(model) when the run starts) or a torch Optimizer of the model's
     parameters. should_stop(train losses so far) -> True ends the run as "stopped"; it is
     consulted at multiples of every.log and every.eval counted from step 0 and at the last step.
+    per_image: keep which test images each of the last `per_image` evaluations got right, and
+    each image's loss (RunResult.per_image; in the run folder, per_image.npz).
     """
 
     model: nn.Module
@@ -110,11 +142,13 @@ class Job:
     momentum: Any = 0.9
     weight_decay: Any = None
     optimizer: Any = "sgd"
-    test: Any = None             # an iterable of (inputs, targets): one ordered pass per eval
+    test: Any = None             # an iterable of (inputs, targets): one ordered pass per eval;
+    #                              .fingerprint (what it holds) lets runs scored on it fuse
     every: Every = Every()
     out: Folder | None = None
     compute: Compute = Compute()
     should_stop: Callable[[list[float]], bool] | None = None
+    per_image: int = 0
     device: torch.device = field(init=False)
     precision: str = field(init=False)  # "fp32" or "bf16", resolved on `device`
 
@@ -132,6 +166,10 @@ class Job:
         if isinstance(self.optimizer, str) and self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer {self.optimizer!r} is unknown; choose one of "
                               f"{', '.join(OPTIMIZERS)}")
+        if isinstance(self.per_image, bool) or not isinstance(self.per_image, int) \
+                or self.per_image < 0:
+            raise ConfigError(f"per_image ({self.per_image!r}) must be an integer >= 0: how many "
+                              "final evaluations keep their per-image results")
         if self.out is None and self.every.checkpoint:
             raise ConfigError("checkpoint_every needs a run folder for the checkpoints: give "
                               "out=<folder>")
@@ -160,20 +198,73 @@ class Job:
                 "weight_decay": None if self.weight_decay is None else float(
                     self.weight_decay(step))}
 
+    def unfusable(self) -> str | None:
+        """Why this job must train alone, or None if it can fuse with jobs of its key."""
+        if self.batch_size is None:
+            return "its loader has no batch_size"
+        if rule_of(self.optimizer) is None:
+            return ("its optimizer is not one a fused step applies (paperlib.optim's SGD or "
+                    "CaffeSGD, by name or as an object)")
+        if not isinstance(self.optimizer, str) and (self.momentum is None
+                                                    or self.weight_decay is None):
+            return ("it keeps its optimizer's own momentum or weight decay (None), which a "
+                    "fused step does not read")
+        if self.compute.compile:
+            return "it trains through torch.compile"
+        if not self.compute.channels_last:
+            return "channels_last is off"
+        if self.test is not None and getattr(self.test, "fingerprint", None) is None:
+            return "its test set has no fingerprint to tell it is the others'"
+        return None
+
     def fusion_key(self) -> tuple | None:
         """Jobs with equal keys can train as one stacked model (paperlib.engine.steppers): the
         same architecture and module settings (its repr, which includes BN momentum and shards,
         and every tensor's shape), device, precision, per-run batch size, update rule, steps,
-        cadence and test set, and run folders alike in kind. None: this job trains alone (an
-        optimizer object, torch.compile or a loader without a batch_size)."""
-        if (self.batch_size is None or not isinstance(self.optimizer, str)
-                or self.compute.compile or not self.compute.channels_last):
+        cadence, per-image records and test set (its fingerprint: what it holds, not which
+        object it is), and run folders alike in kind. None: this job trains alone
+        (`unfusable` says why)."""
+        if self.unfusable() is not None:
             return None
         shapes = tuple((k, tuple(v.shape), v.dtype) for k, v in self.model.state_dict().items())
         folder = None if self.out is None else (self.out.resume, self.out.overwrite)
+        test = None if self.test is None else self.test.fingerprint
         return (type(self.model).__name__, repr(self.model), shapes, str(self.device),
-                self.precision, int(self.batch_size), self.optimizer, self.steps, self.every,
-                id(self.test), folder)
+                self.precision, int(self.batch_size), self._update_rule(), self.steps,
+                self.every, self.per_image, test, folder)
+
+    def _update_rule(self):
+        """The optimizer as a fused step applies it: its name, or an object's rule and how its
+        groups split the parameters (names) with their Caffe multipliers."""
+        if isinstance(self.optimizer, str):
+            return self.optimizer
+        names = {id(p): name for name, p in self.model.named_parameters()}
+        groups = tuple((g.get("lr_mult", 1.0), g.get("decay_mult", 1.0),
+                        tuple(names.get(id(p), "?") for p in g["params"]))
+                       for g in self.optimizer.param_groups)
+        return (tuple(sorted(rule_of(self.optimizer).items())), groups)
+
+    # What the loop will do, counted with its own predicates (Every): the estimate's numbers.
+
+    def _done(self) -> np.ndarray:
+        return np.arange(1, self.steps + 1)
+
+    def evaluations(self) -> int:
+        """Test evaluations the run makes (0 without a test set)."""
+        return 0 if self.test is None else int(self.every.evaluates(self._done(), self.steps)
+                                                .sum())
+
+    def checkpoints(self) -> int:
+        """Checkpoints the run writes: the periodic ones, and one at the end where there is a
+        folder (0 without one)."""
+        if self.out is None:
+            return 0
+        periodic = int(self.every.checkpoints_at(self._done(), self.steps).sum())
+        return periodic + (0 if self.every.checkpoints_at(self.steps, self.steps) else 1)
+
+    def flushes(self) -> int:
+        """Blocks of losses read from the device (one host synchronisation each)."""
+        return int(self.every.reads(self._done(), self.steps).sum())
 
     def settings(self, optimizer: torch.optim.Optimizer) -> dict:
         """What run.json records as the run's settings; a checkpoint's key is built from it, so
@@ -194,7 +285,10 @@ def describe_schedule(schedule):
 
 @dataclass
 class RunResult:
-    """What a run gives back: the tidy metrics and how it ended."""
+    """What a run gives back: the tidy metrics and how it ended. info: what trained it ("stepper",
+    "members" of its group) and, after an interrupt, its "checkpoint". per_image (where the Job asked
+    for it): {"steps": [k], "correct": bool [k, images], "loss": float32 [k, images]} of its
+    last k evaluations, the test images in the test set's order."""
 
     metrics: pd.DataFrame
     status: str  # "completed", "diverged", "stopped" (by should_stop) or "interrupted"
@@ -203,6 +297,7 @@ class RunResult:
     last_finite: dict | None = None
     wall_s: float = 0.0
     info: dict = field(default_factory=dict)
+    per_image: dict | None = None
 
     @property
     def train(self) -> pd.DataFrame:

@@ -1,8 +1,10 @@
 """The training loop: `fit` for one run, `fit_many` for many, one loop for both.
 
 Design (why it looks like this):
-- A run is a `Job`; the loop steps a group of N >= 1 jobs through a stepper (steppers.py): a
-  plain model alone, N models stacked as one, or that stacked step captured on the GPU.
+- A run is a `Job`; `plan` (execution.py) groups the jobs and names each group's stepper, and the
+  loop steps a group of N >= 1 jobs through it (steppers.py): a plain model alone, N models
+  stacked as one, or that stacked step captured on the GPU. `fit` is a group of one, stepped
+  eagerly; the range test is a `fit_many` of one job.
   Logging, evaluation, checkpoints, resume, NaN handling, SIGINT/SIGTERM, should_stop and
   progress are written here once, for every stepper.
 - Batches come from `train.batch(step)`, a pure function of the step, so the data position of
@@ -12,6 +14,8 @@ Design (why it looks like this):
 - The metrics log is tidy: one row per (step, split). Train rows carry the lr, momentum and weight
   decay used by that step's update and the loss of its forward pass; test rows, written after
   `step` updates, carry the test loss and accuracy.
+- The cadence (when to read losses, evaluate, checkpoint) is Every's predicates, which Job's
+  counts (the estimate's) read as well.
 - SIGINT and SIGTERM stop the group at the next step boundary, never inside an update, so the
   final checkpoints are exactly resumable; then `RunInterrupted` is raised.
 - A NaN/inf loss ends that run as "diverged", recorded in its log, not raised; the others go on.
@@ -35,16 +39,15 @@ from typing import Callable
 import pandas as pd
 import torch
 
-from ..errors import ConfigError
 from ..models import param_groups
 from ..optim import make_optimizer
 from ..runs import METRIC_COLUMNS, RunDir
 from . import record
 from .job import FINISHED, Compute, Every, Job, RunResult
+from .execution import Execution, plan
 from .steppers import CapturedStepper, EagerStepper, StackedStepper
 
-FUSE_CHOICES = ("auto", "on", "off")
-CAPTURE_CHOICES = ("auto", "off")
+STEPPER_TYPES = {"eager": EagerStepper, "stacked": StackedStepper, "captured": CapturedStepper}
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -71,79 +74,45 @@ def fit(model: torch.nn.Module, train, *, steps: int, lr, momentum=0.9, weight_d
     Folder(path, resume=True) the run continues from its newest checkpoint. A run alone always
     steps eagerly, with the model and optimizer given (fit_many may fuse).
     """
-    job = Job(model, train, steps, lr, momentum, weight_decay, optimizer, test,
-              every or Every(), out, compute or Compute(), should_stop)
-    return train_group([job], EagerStepper, progress=progress)[0]
+    job = Job(model=model, train=train, steps=steps, lr=lr, momentum=momentum,
+              weight_decay=weight_decay, optimizer=optimizer, test=test, every=every or Every(),
+              out=out, compute=compute or Compute(), should_stop=should_stop)
+    return train_group([job], "eager", progress=progress)[0]
 
 
-def fit_many(jobs: list[Job], *, fuse: str = "auto", capture: str = "auto",
-             max_members: int = 0, on_done: Callable[[int, RunResult], None] | None = None,
+# A run alone, stepped as a hand-written loop would step it: fit's execution, and the range
+# test's (the model and optimizer it is handed are the ones trained).
+ALONE = Execution(fuse="off", capture="off")
+
+
+def fit_many(jobs: list[Job], execution: Execution | None = None, *,
+             on_done: Callable[[int, RunResult], None] | None = None,
              progress=False) -> list[RunResult]:
-    """Train every job; those with equal Job.fusion_key as one stacked model where `fuse` says
-    so, and each group's step captured in a CUDA graph where `capture` says so.
-
-    fuse: "auto" fuses on CUDA only (on the CPU, grouped convolutions measured slower than the
-    same runs one after another); "on" or "off" forces it. capture: "auto" captures every group
-    on CUDA (a group of one too: the launches are what the capture saves); "off" never.
-    max_members caps a group (0: no cap). on_done(i, result) is called as job i ends. progress:
-    False (none), True or None (a bar per group where someone watches: paperlib.progress), or a
-    progress.FigureBar over all the jobs. Returns one RunResult per job, in order.
+    """Train every job, in the groups and with the steppers `plan(jobs, execution)` gives (by
+    default: fused and captured on CUDA, one after another on the CPU; see execution.Execution).
+    on_done(i, result) is called as job i ends. progress: False (none), True or None (a bar per
+    group where someone watches: paperlib.progress), or a progress.FigureBar over all the jobs.
+    Returns one RunResult per job, in order.
     """
-    if fuse not in FUSE_CHOICES:
-        raise ConfigError(f"fuse ({fuse!r}) must be one of {', '.join(FUSE_CHOICES)}")
-    if capture not in CAPTURE_CHOICES:
-        raise ConfigError(f"capture ({capture!r}) must be one of {', '.join(CAPTURE_CHOICES)}")
-    if not jobs:
-        return []
-    cuda = jobs[0].device.type == "cuda"
-    fused = fuse == "on" or (fuse == "auto" and cuda)
-    captured = capture == "auto" and cuda
     results: list[RunResult | None] = [None] * len(jobs)
-    for group in (fusion_groups(jobs, max_members) if fused else [[i] for i in range(len(jobs))]):
-        members = [jobs[i] for i in group]
-        if captured and members[0].fusion_key() is not None:
-            stepper = CapturedStepper
-        elif fused and len(group) > 1:
-            stepper = StackedStepper
-        else:
-            stepper = EagerStepper
-        done = train_group(members, stepper, progress=progress,
+    for group in plan(jobs, execution):
+        members = list(group.members)
+        done = train_group([jobs[i] for i in members], group.stepper, progress=progress,
                            on_done=None if on_done is None else
-                           (lambda k, result, group=group: on_done(group[k], result)))
-        for i, result in zip(group, done):
+                           (lambda k, result, members=members: on_done(members[k], result)))
+        for i, result in zip(members, done):
             results[i] = result
     return results  # type: ignore[return-value]
 
 
-# A fused step holds at most this many images (members x batch): the largest group the device
-# check measures (16 runs at batch 512); past it, activations of ResNet-56 at batch ~1,000 would
-# not fit one GPU's memory.
-MAX_FUSED_IMAGES = 8192
-
-
-def fusion_groups(jobs: list[Job], max_members: int = 0) -> list[list[int]]:
-    """Indices of `jobs` grouped by Job.fusion_key in first-seen order (a job whose key is None
-    stands alone); groups of at most `max_members` (0: no limit) and of at most
-    MAX_FUSED_IMAGES images per step."""
-    groups: dict = {}
-    for i, job in enumerate(jobs):
-        key = job.fusion_key()
-        groups.setdefault(("alone", i) if key is None else key, []).append(i)
-    out = []
-    for members in groups.values():
-        batch = jobs[members[0]].batch_size or 1
-        size = max(1, min(max_members or len(members), MAX_FUSED_IMAGES // batch))
-        out.extend(members[k:k + size] for k in range(0, len(members), size))
-    return out
-
-
-def train_group(jobs: list[Job], stepper: type, *, progress=None,
+def train_group(jobs: list[Job], stepper: str, *, progress=None,
                 on_done: Callable[[int, RunResult], None] | None = None) -> list[RunResult]:
-    """Train `jobs` (one, or several of one fusion key) with `stepper`; see the module
-    docstring. Runs resumed from different steps train as separate groups."""
+    """Train `jobs` (one, or several of one fusion key) with the stepper named `stepper` (one
+    of execution.STEPPERS); see the module docstring. Runs resumed from different steps train as
+    separate groups."""
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        loop = _Loop(jobs, stepper, started, progress, on_done)
+        loop = _Loop(jobs, STEPPER_TYPES[stepper], started, progress, on_done)
         loop.open(stack)
         for start in sorted({loop.start[i] for i in loop.todo}):
             loop.run(start, [i for i in loop.todo if loop.start[i] == start])
@@ -166,6 +135,7 @@ class _Loop:
         self.train_losses: list[list[float]] = [[] for _ in range(n)]
         self.diverged: list[tuple[int, dict | None] | None] = [None] * n
         self.info: list[dict] = [{} for _ in range(n)]
+        self.per_image: list[dict | None] = [None] * n  # the last evaluations, as Job.per_image
         self.todo: list[int] = []
 
     # -- before the first step ----------------------------------------------------------------
@@ -188,13 +158,17 @@ class _Loop:
                                              overwrite=job.out.overwrite))
             self.folders[i] = run
             if job.out.resume and run.status() in FINISHED:
-                self._done(i, record.finished(run, job.model, optimizer, self.settings[i],
-                                              job.steps))
+                result = record.finished(run, job.model, optimizer, self.settings[i], job.steps)
+                if job.per_image:
+                    result.per_image = record.load_per_image(run)
+                self._done(i, result)
                 continue
             if job.out.resume:
                 self.start[i] = record.restore(run, job.model, optimizer, self.settings[i])
                 if self.start[i] and job.should_stop is not None:
                     self.train_losses[i] = record.logged_train_losses(run)
+                if self.start[i] and job.per_image:
+                    self.per_image[i] = record.load_per_image(run)
             record.write_run_json(run, self.settings[i], "running", self.start[i], self.started)
             self.todo.append(i)
 
@@ -220,21 +194,16 @@ class _Loop:
                         break
                     self._train_step(step)
                     step += 1
-                    # Blocks end at multiples of every.log from step 0, not every.log steps
-                    # since the last flush: a resumed run must consult should_stop where an
-                    # uninterrupted one did. A checkpoint flushes but does not consult it.
-                    evaluating = step == steps or bool(every.eval and step % every.eval == 0)
-                    consult = evaluating or step % every.log == 0
-                    if not (consult or (every.checkpoint and step % every.checkpoint == 0)):
+                    if not every.reads(step, steps):
                         continue
                     self._flush()
                     bar.update(step)
-                    if evaluating:
+                    if every.evaluates(step, steps):
                         self._evaluate(step)
-                    if every.checkpoint and (step % every.checkpoint == 0 or step == steps):
+                    if every.checkpoints_at(step, steps):
                         for k in sorted(self.active):
                             self._checkpoint(k, step)
-                    if consult:
+                    if every.consults(step, steps):
                         for k in sorted(self.active):
                             should_stop = jobs[k].should_stop
                             if should_stop is not None and should_stop(
@@ -298,16 +267,21 @@ class _Loop:
         self.pending.clear()
 
     def _evaluate(self, step: int) -> None:
-        test = self.jobs[self.members[0]].test
-        if test is None or not self.active:
+        first = self.jobs[self.members[0]]
+        if first.test is None or not self.active:
             return
-        scores = self.stepper.evaluate(test)
+        scores = self.stepper.evaluate(first.test, per_image=first.per_image > 0)
         for k in sorted(self.active):
             i = self.members[k]
             hp = self._logged(i, self.jobs[i].hparams(step - 1))
-            loss, accuracy = scores[k]
-            self._emit(i, [{"step": step, "split": "test", **hp, "loss": loss,
-                            "accuracy": accuracy}])
+            score = scores[k]
+            self._emit(i, [{"step": step, "split": "test", **hp, "loss": score.loss,
+                            "accuracy": score.accuracy}])
+            if first.per_image:
+                self.per_image[i] = record.kept_per_image(
+                    self.per_image[i], step, score.correct, score.image_loss, first.per_image)
+                if self.folders[i] is not None:
+                    record.save_per_image(self.folders[i], self.per_image[i])
 
     def _emit(self, i: int, rows: list[dict]) -> None:
         self.rows[i].extend(rows)
@@ -326,13 +300,15 @@ class _Loop:
         """Record how run k ended; the stepper no longer trains it."""
         i = self.members[k]
         self.stepper.sync(k, steps_done)
+        self.info[i].update(stepper=self.stepper.kind, members=len(self.members))
         self.active.discard(k)
         if self.active:
             self.stepper.drop(k)
         diverged_at, last_finite = self.diverged[i] or (None, None)
         frame = pd.DataFrame(self.rows[i], columns=METRIC_COLUMNS)
         result = RunResult(frame, status, steps_done, diverged_at, last_finite,
-                           wall_s=time.perf_counter() - self.started, info=self.info[i])
+                           wall_s=time.perf_counter() - self.started, info=self.info[i],
+                           per_image=self.per_image[i])
         run = self.folders[i]
         if run is not None:
             extra = None

@@ -8,13 +8,17 @@ is here, once, so that contract cannot drift between callers:
 - a checkpoint holds the step, the model's and the optimizer's own state_dicts, every global RNG,
   and a key built from the settings; a resume with other settings is refused;
 - resuming a run that already ended ("completed", "diverged" or "stopped") trains nothing: it
-  returns the stored log (and, for a completed run, loads the final checkpoint into the model).
+  returns the stored log (and, for a completed run, loads the final checkpoint into the model);
+- per_image.npz holds which test images each of the run's last evaluations got right (packed
+  bits: 1,250 bytes for 10,000 images) and each image's loss (float16); a resume keeps only the
+  evaluations its checkpoint accounts for, as it does with the metrics.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
 import csv
+import io as _io
 import json
 import math
 import random
@@ -29,6 +33,8 @@ from .. import io
 from ..errors import CheckpointError
 from ..runs import RunDir, load_checkpoint
 from .job import RunResult
+
+PER_IMAGE = "per_image.npz"
 
 
 def settings_key(settings: dict | None) -> str:
@@ -57,6 +63,9 @@ def restore(run: RunDir, model, optimizer, settings: dict) -> int:
     optimizer.load_state_dict(state["optimizer"])
     set_rng_state(state["rng"])
     run.truncate_metrics(state["step"])
+    kept = load_per_image(run)
+    if kept is not None and (kept["steps"] > state["step"]).any():
+        save_per_image(run, _select(kept, kept["steps"] <= state["step"]))
     return int(state["step"])
 
 
@@ -75,6 +84,46 @@ def finished(run: RunDir, model, optimizer, settings: dict, steps: int) -> RunRe
                                   "rerun with the same settings, or pass --overwrite to start again")
     return RunResult(pd.read_csv(run.metrics), status, done, doc.get("diverged_at"),
                      doc.get("last_finite"))
+
+
+def kept_per_image(kept: dict | None, step: int, correct, loss, keep: int) -> dict:
+    """The per-image results of the last `keep` evaluations, with the one after `step` updates
+    added: steps [k], correct bool [k, images], loss [k, images]. Losses are held at float16's
+    precision, as the folder stores them, so that a run read back equals the run as trained
+    (three significant digits; a loss above float16's largest, 65,504, is kept as inf)."""
+    correct = np.asarray(correct, dtype=bool)[None]
+    with np.errstate(over="ignore"):
+        loss = np.asarray(loss, dtype=np.float16).astype(np.float32)[None]
+    if kept is not None:
+        correct = np.concatenate([kept["correct"], correct])
+        loss = np.concatenate([kept["loss"], loss])
+    steps = np.append([] if kept is None else kept["steps"], step).astype(np.int64)
+    return {"steps": steps[-keep:], "correct": correct[-keep:], "loss": loss[-keep:]}
+
+
+def save_per_image(run: RunDir, kept: dict) -> None:
+    images = kept["correct"].shape[1]
+    buffer = _io.BytesIO()
+    np.savez(buffer, steps=kept["steps"], images=np.int64(images),
+             correct=np.packbits(kept["correct"], axis=1),
+             loss=kept["loss"].astype(np.float16))
+    io.write_bytes(run.path / PER_IMAGE, buffer.getvalue())
+
+
+def load_per_image(run: RunDir) -> dict | None:
+    """What save_per_image wrote, or None where the run kept nothing."""
+    path = run.path / PER_IMAGE
+    if not path.exists():
+        return None
+    with np.load(path) as f:
+        images = int(f["images"])
+        return {"steps": f["steps"].astype(np.int64),
+                "correct": np.unpackbits(f["correct"], axis=1, count=images).astype(bool),
+                "loss": f["loss"].astype(np.float32)}
+
+
+def _select(kept: dict, rows) -> dict:
+    return {k: v[rows] for k, v in kept.items()}
 
 
 def logged_train_losses(run: RunDir) -> list[float]:

@@ -19,7 +19,8 @@ set the pace (PERFORMANCE-anchors §9). Two remedies:
   capture: its only CUDA-only code is the capture itself.
 
 A stepper writes each member's loss and correct count for the step into the rows the loop gives
-it; `sync(i)` leaves member i's own model and optimizer as a run alone would have them (for its
+it, and scores its members on a test set through the one evaluation (`score_members`) whichever
+stepper it is; `sync(i)` leaves member i's own model and optimizer as a run alone would have them (for its
 checkpoint and its caller), and `drop(i)` masks a member that ended (diverged, stopped): its
 weights, velocities and hyper-parameters are zeroed, so it computes finite zeros and nothing of
 it reaches the others.
@@ -27,42 +28,76 @@ it reaches the others.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from ..device import model_device, resolve_precision
 from ..errors import ConfigError
-from ..models import param_groups
-from ..optim import rule_of, sgd_update
+from ..optim import multiplied, rule_of, sgd_update
 from ..schedules import set_hparams
 from .job import Job
 
 
+@dataclass
+class Score:
+    """One member's evaluation: mean cross-entropy and accuracy, and (where asked) per test
+    image, in the test set's order, whether it was right and its loss."""
+
+    loss: float
+    accuracy: float
+    correct: np.ndarray | None = None
+    image_loss: np.ndarray | None = None
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, *, precision: str = "auto") -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of `model` over one ordered pass of `loader`."""
-    from ..device import use_bf16
-    device = next(model.parameters()).device
-    bf16 = use_bf16(precision, device)
-    was_training = model.training
-    model.eval()
-    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-    correct = torch.zeros((), device=device, dtype=torch.int64)
+def score_members(forward, test, *, members: int, device: torch.device, bf16: bool,
+                  per_image: bool = False) -> list[Score]:
+    """Score `members` models on one ordered pass of `test`: forward(x) gives their logits
+    [members, B, classes]. Losses are summed per batch in fp32 and over batches in float64.
+    The caller puts the models in eval mode."""
+    loss_sum = torch.zeros(members, device=device, dtype=torch.float64)
+    hits = torch.zeros(members, device=device, dtype=torch.int64)
+    rights, losses = [], []
     count = 0
-    try:
-        for x, y in loader:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = model(x)
-            loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
-            correct += (logits.argmax(1) == y).sum()
-            count += len(y)
-    finally:
-        model.train(was_training)
+    for x, y in test:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = forward(x)
+        for i in range(members):
+            loss_sum[i] += F.cross_entropy(logits[i].float(), y, reduction="sum")
+        right = logits.argmax(-1) == y
+        hits += right.sum(1)
+        if per_image:
+            rights.append(right)
+            losses.append(F.cross_entropy(logits.float().flatten(0, 1), y.repeat(members),
+                                          reduction="none").view(members, -1))
+        count += len(y)
     if count == 0:
         raise ConfigError("the evaluation loader yielded no batches; give it at least one image")
-    return loss_sum.item() / count, correct.item() / count
+    scores = [Score(loss / count, hit / count)
+              for loss, hit in zip(loss_sum.tolist(), hits.tolist())]
+    if per_image:
+        right, loss = torch.cat(rights, 1).cpu().numpy(), torch.cat(losses, 1).cpu().numpy()
+        for i, score in enumerate(scores):
+            score.correct, score.image_loss = right[i], loss[i]
+    return scores
+
+
+def evaluate(model: nn.Module, loader, *, precision: str = "auto") -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of `model` over one ordered pass of `loader`."""
+    device = model_device(model)
+    was_training = model.training
+    model.eval()
+    try:
+        (score,) = score_members(lambda x: model(x)[None], loader, members=1, device=device,
+                                 bf16=resolve_precision(precision, device) == "bf16")
+    finally:
+        model.train(was_training)
+    return score.loss, score.accuracy
 
 
 class EagerStepper:
@@ -97,8 +132,15 @@ class EagerStepper:
         correct[0] = (logits.argmax(1) == y).sum()
         return len(y)
 
-    def evaluate(self, test) -> list[tuple[float, float]]:
-        return [evaluate(self.job.model, test, precision=self.job.precision)]
+    def evaluate(self, test, per_image: bool = False) -> list[Score]:
+        model = self.job.model
+        model.eval()
+        try:
+            return score_members(lambda x: model(x)[None], test, members=1,
+                                 device=self.job.device, bf16=self.job.bf16,
+                                 per_image=per_image)
+        finally:
+            model.train(True)
 
     def sync(self, i: int, step: int) -> None:
         """The model and optimizer are the run's own: nothing to write back."""
@@ -166,11 +208,12 @@ class StackedStepper:
         self.device = device = first.device
         self.bf16 = first.bf16
         self.model = StackedModels([j.model for j in jobs]).train()
-        self.rule = rule_of(first.optimizer)
-        # parameters grouped as the members' optimizers group them: one update per group
+        self.rule = rule_of(optimizers[0])
+        # parameters grouped as the members' optimizers group them (Job.fusion_key checks they
+        # agree): one update per group, with its Caffe multipliers
         names = {id(p): name for name, p in first.model.named_parameters()}
-        self.groups = [(g["lr_mult"], g["decay_mult"], [names[id(p)] for p in g["params"]])
-                       for g in param_groups(first.model)]
+        self.groups = [({**g, "params": None}, [names[id(p)] for p in g["params"]])
+                       for g in optimizers[0].param_groups]
         named = [dict(j.model.named_parameters()) for j in jobs]
         key = self.rule["state_key"]
         self.velocity = {}
@@ -216,10 +259,11 @@ class StackedStepper:
         grads = dict(zip(self.model.params, torch.autograd.grad(
             losses.sum(), list(self.model.params.values()))))
         with torch.no_grad():
-            for lr_mult, decay_mult, names in self.groups:
+            for group, names in self.groups:
+                group_lr, group_wd = multiplied(group, lr, wd)
                 sgd_update([self.model.params[k] for k in names], [grads[k] for k in names],
-                           [self.velocity[k] for k in names], lr=lr * lr_mult, momentum=mom,
-                           weight_decay=wd * decay_mult, nesterov=self.rule["nesterov"],
+                           [self.velocity[k] for k in names], lr=group_lr, momentum=mom,
+                           weight_decay=group_wd, nesterov=self.rule["nesterov"],
                            caffe=self.rule["caffe"])
             self.step_loss.copy_(losses.detach())
             self.step_correct.copy_((logits.argmax(-1) == self.ys).sum(1))
@@ -236,27 +280,13 @@ class StackedStepper:
         correct.copy_(self.step_correct)
         return self.xs.shape[1]
 
-    @torch.no_grad()
-    def evaluate(self, test) -> list[tuple[float, float]]:
+    def evaluate(self, test, per_image: bool = False) -> list[Score]:
         self.model.train(False)
-        loss_sum = torch.zeros(self.n, device=self.device, dtype=torch.float64)
-        hits = torch.zeros(self.n, device=self.device, dtype=torch.long)
-        count = 0
         try:
-            for x, y in test:
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                    logits = self.model(x, shared=True)
-                loss_sum += vmap(lambda lg: F.cross_entropy(lg.float(), y, reduction="sum"))(
-                    logits).double()
-                hits += (logits.argmax(-1) == y).sum(1)
-                count += len(y)
+            return score_members(lambda x: self.model(x, shared=True), test, members=self.n,
+                                 device=self.device, bf16=self.bf16, per_image=per_image)
         finally:
             self.model.train(True)
-        if count == 0:
-            raise ConfigError("the evaluation loader yielded no batches; give it at least one "
-                              "image")
-        return [(loss / count, hit / count)
-                for loss, hit in zip(loss_sum.tolist(), hits.tolist())]
 
     def sync(self, i: int, step: int) -> None:
         """Write member i's slice into its own model and optimizer, as a run alone leaves them."""

@@ -163,14 +163,13 @@ def print_estimate(figures: list[str], params: dict, splits: Splits) -> pd.DataF
     paperlib.paper.estimate), before anything trains, as the probes end; returns the table.
     More than a day of it is said in a line of its own."""
     from . import estimate as E
-    from .replicate import NUM_CLASSES
+    run = execution(params)
     plan = E.work(figures, params["profile"], seeds=params.get("seeds") or None,
                   max_steps=params.get("max_steps", 0), test_images=params.get("test_images", 0),
-                  num_classes=NUM_CLASSES[splits.dataset])
-    run = dict(device=splits.device, precision=params.get("precision", "auto"),
-               fuse=params.get("fuse", "auto"))
-    table = E.estimate(plan, log=print, **run)
-    print(E.describe(table, params["profile"], **run))
+                  dataset=splits.dataset, execution=run, device_type=splits.device.type,
+                  folders=bool(params.get("run_dir", "runs")))
+    table = E.estimate(plan, log=print, device=splits.device, execution=run)
+    print(E.describe(table, params["profile"], device=splits.device, execution=run))
     return table
 
 

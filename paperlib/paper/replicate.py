@@ -4,8 +4,10 @@ One call per figure: `run_figure("fig8a", splits, profile="small", ...)` trains 
 figure (profiles.figure_runs: each curve for each seed) and returns tidy rows (one per logged
 step and split, with the curve, replicate, batch size and init as columns) plus one summary row
 per run. A run goes RunSpec -> Job (`job_for`) -> RunResult and nothing in between: the engine
-trains the Jobs (fused where Job.fusion_key allows and `Execution.fuse` says so), a Ray task gets
-the RunSpecs of its runs and builds the same Jobs on its worker. Training runs write their folder
+trains the Jobs in the groups `engine.plan` gives them (fused where Job.fusion_key allows and
+`Execution.fuse` says so), and under Ray each of those groups is one task, which gets the
+RunSpecs of its runs and builds the same Jobs on its worker. Each run keeps the per-image results
+of its last LAST_K evaluations (FigureResult.per_image), which the claims read. Training runs write their folder
 under `run_dir` (range tests too: under `paper` they run up to 20,000 iterations), so an
 interrupted notebook picks up where it stopped when rerun.
 """
@@ -13,20 +15,20 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from .. import launch
+from .. import engine, launch
 from ..device import resolve_precision
-from ..engine import Compute, Every, Folder, Job, RunResult, fit_many, fusion_groups
-from ..engine.loop import CAPTURE_CHOICES, FUSE_CHOICES
+from ..engine import Every, Folder, Job, RunResult, fit_many
 from ..errors import ConfigError
 from ..experiment import Splits, make_model, make_schedules
 from ..progress import FigureBar
 from ..range_test import RangeTestResult, Sweep, range_test_job
+from .claims.smith import LAST_K
 from .profiles import RunSpec, figure_runs, model_for, runs_for, scale_for, seeds_for
 
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "synthetic": 10}
@@ -34,32 +36,25 @@ LEAD_COLUMNS = ["figure", "curve", "replicate", "seed", "batch_size", "init"]
 
 
 @dataclass(frozen=True)
-class Execution:
+class Execution(engine.Execution):
     """How a figure's runs execute; none of it changes what a run is, only where and how fast.
 
-    precision: "auto" | "fp32" | "bf16" (auto: bf16 on CUDA and on CPUs with native bf16).
-    fuse: "auto" (CUDA only) | "on" | "off": runs of one Job.fusion_key as one stacked model.
-    capture: "auto" (CUDA) | "off": each group's step as one CUDA graph replay.
+    precision, fuse, capture (and max_members): the engine's Execution, checked there once.
     launcher: "sequential" here, or "ray": Ray tasks on every GPU of this machine or of the
     cluster at `ray_address` ($RAY_ADDRESS), `gpus_per_run` GPUs per task (fractions share a
     GPU), `max_retries` retries that resume from checkpoints (paperlib.launch).
     """
 
-    precision: str = "auto"
-    fuse: str = "auto"
-    capture: str = "auto"
     launcher: str = "sequential"
     gpus_per_run: float = 1.0
     ray_address: str = ""
     max_retries: int = 2
 
-    def __post_init__(self):
-        if self.fuse not in FUSE_CHOICES:
-            raise ConfigError(f"fuse ({self.fuse!r}) must be one of {', '.join(FUSE_CHOICES)}")
-        if self.capture not in CAPTURE_CHOICES:
-            raise ConfigError(f"capture ({self.capture!r}) must be one of "
-                              f"{', '.join(CAPTURE_CHOICES)}")
-        resolve_precision(self.precision, torch.device("cpu"))  # the name, before any data
+    @property
+    def engine(self) -> engine.Execution:
+        """The part of it the engine reads (what a Ray task hands its worker's fit_many)."""
+        return engine.Execution(precision=self.precision, fuse=self.fuse, capture=self.capture,
+                                max_members=self.max_members)
 
 
 @dataclass
@@ -68,6 +63,8 @@ class FigureResult:
     metrics: pd.DataFrame   # tidy rows of every run
     runs: pd.DataFrame      # one row per run: status, diverged_at, final test loss/accuracy
     settings: dict = field(default_factory=dict)
+    # (curve, replicate) -> {"steps", "correct", "loss"} of the run's last LAST_K evaluations
+    per_image: dict = field(default_factory=dict)
 
 
 def run_figure(figure: str, splits: Splits, *, profile: str, seeds: list[int] | None = None,
@@ -95,8 +92,7 @@ def run_figure(figure: str, splits: Splits, *, profile: str, seeds: list[int] | 
     specs = figure_runs(figure, profile, seeds, max_steps=max_steps)
     folder = profile if not max_steps else f"{profile}-max{max_steps}"
     root = Path(run_dir).resolve() / folder / figure / splits.dataset if run_dir else None
-    jobs = [job_for(s, splits, root=root, rerun=rerun, precision=execution.precision)
-            for s in specs]
+    jobs = [job_for(s, splits, root=root, rerun=rerun, execution=execution) for s in specs]
     bar = FigureBar(figure, jobs, [f"{s.label}, seed {s.seed}" for s in specs], show=progress,
                     folders=[j.out.path if j.out else None for j in jobs],
                     poll=runner.name != "sequential")
@@ -113,23 +109,23 @@ def run_figure(figure: str, splits: Splits, *, profile: str, seeds: list[int] | 
 
     try:
         if runner.name == "sequential":
-            fit_many(jobs, fuse=execution.fuse, capture=execution.capture, on_done=done,
-                     progress=bar)
+            fit_many(jobs, execution.engine, on_done=done, progress=bar)
         else:
             if rerun:  # a retried task must resume, not start over: clear the folders once, here
                 for job in jobs:
                     shutil.rmtree(job.out.path, ignore_errors=True)
-            groups = (fusion_groups(jobs) if runner.gpus_per_task > 0
-                      else [[i] for i in range(len(jobs))])
+            groups = [g.members for g in task_groups(jobs, execution, runner)]
             del jobs  # built here only to be grouped; each worker builds its own
             tasks = [{"splits": splits.spec, "runs": [specs[i] for i in group],
-                      "root": root, "execution": execution,
+                      "root": root, "execution": execution.engine,
                       "threads": torch.get_num_threads()} for group in groups]
             runner.map(train_runs, tasks, poll=bar.poll,
                        on_result=lambda t, out: [done(i, r) for i, r in zip(groups[t], out)])
     finally:
         bar.close()
     frames = [run_rows(s, r) for s, r in zip(specs, results)]
+    per_image = {(s.label, s.replicate): r.per_image for s, r in zip(specs, results)
+                 if r.per_image is not None}
     metrics = pd.concat(frames, ignore_index=True)
     metrics = metrics[LEAD_COLUMNS + [c for c in metrics.columns if c not in LEAD_COLUMNS]]
     summary = pd.DataFrame([run_summary(s, r, len(splits.test_split.labels))
@@ -141,14 +137,24 @@ def run_figure(figure: str, splits: Splits, *, profile: str, seeds: list[int] | 
                          "execution": {"precision": resolve_precision(execution.precision,
                                                                       splits.device),
                                        "fuse": execution.fuse, "capture": execution.capture,
-                                       "launcher": execution.launcher}})
+                                       "launcher": execution.launcher}},
+                        per_image)
+
+
+def task_groups(jobs: list[Job], execution: Execution, runner) -> list[engine.Group]:
+    """The Ray tasks of a figure: the engine's plan of its jobs on the device the tasks get (a
+    GPU where each task has one, whatever the driver runs on), so that each task is one group
+    its worker's fit_many trains as planned here."""
+    device_type = "cuda" if runner.gpus_per_task > 0 else "cpu"
+    return engine.plan(jobs, execution.engine, device_type=device_type)
 
 
 def job_for(spec: RunSpec, splits: Splits, *, root: Path | None = None, rerun: bool = False,
-            precision: str = "auto") -> Job:
+            execution: engine.Execution = engine.Execution()) -> Job:
     """One run of a figure as the engine's Job: its model (seeded, on the data's device), its
-    loader, schedules, cadence, stop rule and folder (`root`/<curve>/seed<N>, checkpointed four
-    times, resumed unless `rerun`)."""
+    loader, schedules, cadence, stop rule, precision (the execution's), per-image records of its
+    last LAST_K evaluations, and folder (`root`/<curve>/seed<N>, checkpointed four times,
+    resumed unless `rerun`). The estimate calls it too, with stand-in splits: one RunSpec -> Job."""
     model = make_model(spec.model, num_classes=NUM_CLASSES[splits.dataset], init=spec.init,
                        seed=spec.seed, device=splits.device, bn_momentum=spec.bn_momentum,
                        bn_shards=spec.bn_shards)
@@ -163,15 +169,17 @@ def job_for(spec: RunSpec, splits: Splits, *, root: Path | None = None, rerun: b
                      overwrite=rerun, config=run_config(spec, splits))
     checkpoint = max(1, steps // 4) if out else 0
     every = Every(log=spec.log_every, eval=spec.eval_every, checkpoint=checkpoint)
-    compute = Compute(precision=precision)
+    compute = execution.compute()
     if spec.range_test:
-        return range_test_job(
+        job = range_test_job(
             model, train, Sweep(sched["lr_min"], sched["lr_max"], spec.steps, "linear",
                                 steps if spec.truncated else None),
             momentum=mom_s, weight_decay=spec.weight_decay, optimizer=spec.optimizer,
             test=splits.test, every=every, out=out, compute=compute)
-    return Job(model, train, steps, lr_s, mom_s, spec.weight_decay, spec.optimizer, splits.test,
-               every, out, compute)
+        return replace(job, per_image=LAST_K)
+    return Job(model=model, train=train, steps=steps, lr=lr_s, momentum=mom_s,
+               weight_decay=spec.weight_decay, optimizer=spec.optimizer, test=splits.test,
+               every=every, out=out, compute=compute, per_image=LAST_K)
 
 
 def run_config(spec: RunSpec, splits: Splits) -> dict:
@@ -232,9 +240,8 @@ def train_runs(task: dict) -> list[RunResult]:
     if key not in _WORKER_SPLITS:
         _WORKER_SPLITS[key] = Splits(**task["splits"], device="auto")
     splits, execution = _WORKER_SPLITS[key], task["execution"]
-    jobs = [job_for(s, splits, root=task["root"], precision=execution.precision)
-            for s in task["runs"]]
-    return fit_many(jobs, fuse=execution.fuse, capture=execution.capture)
+    jobs = [job_for(s, splits, root=task["root"], execution=execution) for s in task["runs"]]
+    return fit_many(jobs, execution)
 
 
 def _slug(label: str) -> str:

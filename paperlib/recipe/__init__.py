@@ -72,7 +72,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import io
-from ..device import model_device, resolve_device, use_bf16
+from ..device import model_device, resolve_device, resolve_precision
 from ..engine import preserved_state, rng_state, set_rng_state
 from ..errors import ConfigError
 from .budget import (DEFAULT_SEARCH_FRACTION, FINAL_EPOCHS, FRACTIONS, MIN_STEPS,
@@ -118,7 +118,7 @@ def run_recipe(model: torch.nn.Module, train, val, *, out_dir: str | Path, steps
     train_final: also train a copy of the model with the recipe (folder `final`).
     """
     device = model_device(model) if device is None else resolve_device(device)
-    use_bf16(precision, device)
+    precision = resolve_precision(precision, device)  # once: "fp32" or "bf16" from here on
     source = Source(train, make_loader, device)
     val = Evaluated(val, device)
     source.check_not_empty()
@@ -215,7 +215,7 @@ def _check_first_loss(work: torch.nn.Module, source: Source, precision: str) -> 
     """One forward pass on the first batch: a model that is NaN before any update would make
     every reading below meaningless, so it is refused at once."""
     x, y = source.first_batch()
-    bf16 = use_bf16(precision, x.device)
+    bf16 = precision == "bf16"
     with preserved_state(work), torch.no_grad():
         work.train()
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):

@@ -18,7 +18,6 @@ import torch
 import torch.nn.functional as F
 
 from .. import io
-from ..device import use_bf16
 from ..engine import Compute, Every, Folder, RunResult, fit, preserved_state
 from ..errors import ConfigError
 from ..range_test import (RangeTestResult, Sweep, diagnose, lr_range_test, suggest_smith,
@@ -235,7 +234,7 @@ class Search:
                   self.plan["batch_size_images"] // (MIN_STEPS + 2))
         x, y = self.source.first_batch()
         tried, fits = [], base
-        bf16 = use_bf16(self.precision, x.device)
+        bf16 = self.precision == "bf16"
         with preserved_state(self.work):
             self.work.train()
             batch = base * 2

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from paperlib.errors import ConfigError
+from paperlib.optim import multiplied
 
 from .base import Schedule, _momentum, _non_negative, _step_count
 from .registry import schedule_from_description
@@ -28,11 +29,6 @@ def _assign(group: dict, key: str, value: float) -> None:
         group[key] = value
 
 
-def _group_lr(group: dict, lr: float) -> float:
-    # Caffe-style per-group multiplier (Smith's prototxts give the FC bias lr_mult 2, decay_mult 0).
-    return lr * group.get("lr_mult", 1.0)
-
-
 def set_hparams(
     optimizer,
     *,
@@ -42,7 +38,8 @@ def set_hparams(
 ) -> None:
     """Write lr (and optionally momentum and weight decay) into every param group.
 
-    lr and weight_decay are scaled per group by "lr_mult" / "decay_mult" when present. Momentum
+    lr and weight_decay are scaled per group by "lr_mult" / "decay_mult" when present (Caffe's
+    multipliers: Smith's prototxts give the FC bias lr_mult 2, decay_mult 0). Momentum
     goes to "momentum" (SGD-style) or to beta1 of "betas" (Adam family, beta2 kept); groups with
     neither are skipped with one warning.
     """
@@ -54,7 +51,8 @@ def set_hparams(
 
     groups_without_momentum = 0
     for group in optimizer.param_groups:
-        _assign(group, "lr", _group_lr(group, lr))
+        group_lr, group_wd = multiplied(group, lr, weight_decay)
+        _assign(group, "lr", group_lr)
         if momentum is not None:
             if "momentum" in group:
                 _assign(group, "momentum", momentum)
@@ -62,8 +60,8 @@ def set_hparams(
                 group["betas"] = (momentum, group["betas"][1])
             else:
                 groups_without_momentum += 1
-        if weight_decay is not None:
-            _assign(group, "weight_decay", weight_decay * group.get("decay_mult", 1.0))
+        if group_wd is not None:
+            _assign(group, "weight_decay", group_wd)
 
     if groups_without_momentum:
         warnings.warn(
@@ -96,7 +94,7 @@ class ScheduledHParams(torch.optim.lr_scheduler.LRScheduler):
 
     def get_lr(self) -> list[float]:
         lr = self.lr_schedule(self.last_epoch)
-        return [_group_lr(group, lr) for group in self.optimizer.param_groups]
+        return [multiplied(group, lr, None)[0] for group in self.optimizer.param_groups]
 
     def step(self, epoch: int | None = None) -> None:
         if epoch is not None:
