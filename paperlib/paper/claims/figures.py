@@ -52,8 +52,9 @@ def empty(text: str) -> Finding:
 def stops(runs: pd.DataFrame, *, named: bool = False) -> str:
     """'; diverged at step N' (with the curve's name first if `named`) for each run that ended
     early."""
+    ended = runs[runs["diverged_at"].notna()]
     return "".join(f"; {r['curve'] + ' ' if named else ''}{r['status']} at step "
-                   f"{int(r['diverged_at'])}" for _, r in runs[runs["diverged_at"].notna()].iterrows())
+                   f"{int(r['diverged_at'])}" for _, r in ended.iterrows())
 
 
 def untestable(runs: pd.DataFrame, effect: str | None = None, *, key: str | None = None,

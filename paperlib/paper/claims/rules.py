@@ -215,10 +215,10 @@ def trend_p(means, variances, n, x, *, diverged=None, runs=None, extra=None) -> 
     se, df); reproduced means a positive trend, not a monotone order."""
     means, variances, n = (np.asarray(v, float) for v in (means, variances, n))
     w = trend_weights(x)
-    terms = w * w * variances / n
-    var = terms.sum(-1) + (0.0 if extra is None else np.asarray(extra, float))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # a curve without runs: no estimate
+        terms = w * w * variances / n
         dof = satterthwaite(terms, n - 1)
+    var = terms.sum(-1) + (0.0 if extra is None else np.asarray(extra, float))
     few = np.min(n, axis=-1)
     dof = np.where(few <= 3, few - 1, dof)
     contrast, se = np.sum(w * means, axis=-1), np.sqrt(var)

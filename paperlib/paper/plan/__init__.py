@@ -45,8 +45,9 @@ from .simulate import (draw_means, simulate_below, simulate_best, simulate_gap, 
                        simulate_tost, simulate_trend, simulate_turn)
 from .table import (FIGURES_DIR, N_MAX, POWER, SEED, SIMS, describe_plan, images_per_seed,
                     noise_text, not_testable, plan, power, runs_for_power, seeds_within)
-from .lock import (EXPLORATORY, LOCK_PATH, frozen, lock_for, lock_hash, lock_record, lock_status,
-                   locked_seeds, make_lock, read_lock, rules_hash, write_lock)
+from .lock import (EXPLORATORY, LOCK_PATH, describe_lock, frozen, lock_for, lock_hash,
+                   lock_record, lock_status, locked_seeds, make_lock, read_lock, rules_hash,
+                   write_lock)
 from .pilot import (LEAST_SEEDS, pilot_noise, pilot_rate, plan_from_pilot, pre_pilot_lock,
                     read_pilot)
 from .review import power_text, review
@@ -59,7 +60,8 @@ __all__ = [
     "pooled_sd", "committed", "DESIGNS", "design",
     "FIGURES_DIR", "POWER", "SIMS", "SEED", "N_MAX", "power", "runs_for_power", "not_testable",
     "images_per_seed", "plan", "seeds_within", "describe_plan", "noise_text",
-    "EXPLORATORY", "LOCK_PATH", "rules_hash", "frozen", "make_lock", "lock_hash", "write_lock",
+    "EXPLORATORY", "LOCK_PATH", "describe_lock", "rules_hash", "frozen", "make_lock",
+    "lock_hash", "write_lock",
     "read_lock", "lock_for", "locked_seeds", "lock_record", "lock_status",
     "LEAST_SEEDS", "read_pilot", "pilot_noise", "pilot_rate", "plan_from_pilot",
     "pre_pilot_lock", "review", "power_text",

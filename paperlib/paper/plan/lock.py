@@ -123,6 +123,20 @@ def lock_record(profile: str, path: Path | str = LOCK_PATH) -> dict | None:
             "path": Path(path).name}
 
 
+def describe_lock(profile: str, path: Path | str = LOCK_PATH) -> str:
+    """One line: the lock in force for `profile`, or that there is none and what follows."""
+    lock = lock_for(profile, path)
+    if lock is None:
+        return (f"Plan lock: none for profile {profile!r} (plan.lock.json locks "
+                f"{LOCKED_PROFILE} only); every verdict here is exploratory")
+    fresh = "" if lock["rules"] == rules_hash() else (
+        f"; the rules changed since ({rules_hash()}): every verdict from these runs is "
+        f"exploratory")
+    return (f"Plan lock: {Path(path).name}, stage {lock['stage']}, lock {lock_hash(lock)}, rules "
+            f"{lock['rules']}, runs per curve "
+            + ", ".join(f"{f} {n}" for f, n in lock["seeds"].items()) + fresh)
+
+
 def lock_status(profile: str, figure: str, runs: pd.DataFrame, *, lock: dict | None = None,
                 path: Path | str = LOCK_PATH) -> str:
     """'as locked (...)' where these runs of `figure` are the lock's: same profile, same rules

@@ -239,10 +239,17 @@ def noise_text(r) -> str:
     if math.isnan(r.sigma):
         return r.noise
     text = f"SD {r.sigma:.4f}: {r.noise}"
-    if math.isfinite(r.sigma_lo):
-        text += (f"; 95% interval {r.sigma_lo:.4f}-{r.sigma_hi:.4f}, where 80% power needs "
-                 f"n = {_n(r.n_80_lo)} to {_n(r.n_80_hi)} per curve")
-    return text
+    if not math.isfinite(r.sigma_lo):
+        return text
+    text += f"; 95% interval {r.sigma_lo:.4f}-{r.sigma_hi:.4f}"
+    lo, hi = (None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+              for v in (r.n_80_lo, r.n_80_hi))
+    if r.decision.startswith(C.NOT_TESTABLE):
+        return text
+    if lo is None and hi is None:
+        return text + f", where no run count up to {N_MAX:,} gives 80% power at either end"
+    return text + (f", where 80% power needs n = {_n(lo)} to "
+                   + (f"{_n(hi)}" if hi is not None else f"more than {N_MAX:,}") + " per curve")
 
 
 def describe_plan(table: pd.DataFrame, *, start: dict | None = None, least: int = 1) -> str:
