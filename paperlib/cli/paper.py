@@ -58,9 +58,22 @@ def add_parsers(sub) -> None:
     p.add_argument("--rate", type=A.nonneg_number,
                    help="training images per second to cost the runs at (default: measured "
                         "here by the estimate's probe)")
+    p.add_argument("--rate-from", type=Path, metavar="JSON",
+                   help="cost the runs at the rates a device check measured (its "
+                        "device_check.json)")
     p.add_argument("--device", default="auto",
                    help="where the rate is measured: auto, cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--csv", type=Path, help="also write the table to this CSV file")
+    g = p.add_argument_group("the lock (paper only)")
+    g.add_argument("--from-pilot", type=Path, metavar="DIR",
+                   help="re-read each claim's noise and the rate from a pilot's saved figures "
+                        "in DIR, re-plan within --budget-hours (default 24) and write the final "
+                        "lock")
+    g.add_argument("--lock", action="store_true",
+                   help="write the pilot-stage lock: Smith's 4 runs per curve, the rules, the "
+                        "plan at the assumed rate")
+    g.add_argument("--lock-file", type=Path, help="where the lock goes (default: plan.lock.json "
+                                                   "at the top of the checkout)")
     p.set_defaults(run=cmd_plan)
 
     p = sub.add_parser("report", help="one HTML page of a profile's saved figures, settings, "
@@ -126,20 +139,76 @@ def cmd_plan(args) -> int:
     from ..paper import plan as P
     if args.budget_hours is not None and args.budget_hours <= 0:
         raise ConfigError(f"--budget-hours {args.budget_hours:g} must be > 0")
-    rate = args.rate
-    if rate is None:
-        from ..device import resolve_device
-        from ..paper import estimate as E
-        rate = E.figure_rates(args.profile, device=resolve_device(args.device), log=print)
-    elif rate <= 0:
-        raise ConfigError(f"--rate {rate:g} must be > 0 images per second")
-    seconds = (lambda figure: 1.0 / rate) if not isinstance(rate, dict) else (
-        lambda figure: 1.0 / rate[figure])
+    if (args.from_pilot or args.lock) and args.profile != "paper":
+        raise ConfigError(f"--from-pilot and --lock plan the paper profile, not "
+                          f"{args.profile!r}: add --profile paper")
+    if args.from_pilot and args.lock:
+        raise ConfigError("--from-pilot writes the final lock and --lock the pilot's: give one")
+    path = args.lock_file or P.LOCK_PATH
+    if args.from_pilot:
+        table, lock = P.plan_from_pilot(args.from_pilot, budget_hours=args.budget_hours or 24.0)
+        print(P.describe_plan(table, start={f: n["runs_per_curve"] for f, n in
+                                            lock["pilot"]["figures"].items()},
+                              least=P.LEAST_SEEDS))
+        return _locked(io, P, table, lock, path, args.csv)
+    if args.lock:
+        from ..paper.profiles import PAPER_BUDGET_HOURS, PAPER_RATE
+        table, lock = P.pre_pilot_lock(budget_hours=args.budget_hours or PAPER_BUDGET_HOURS,
+                                       rate=args.rate or PAPER_RATE)
+        print(P.describe_plan(table, start=lock["seeds"], least=P.LEAST_SEEDS))
+        return _locked(io, P, table, lock, path, args.csv)
+    seconds = _rate(args)
     table = P.plan(args.profile, budget_hours=args.budget_hours, seconds_per_image=seconds)
-    print(P.describe_plan(table))
+    paper = args.profile == "paper"  # its budget is spread from the lock's runs per curve on
+    print(P.describe_plan(table, start=dict(zip(table["figure"], table["n_profile"])) if paper
+                          else None, least=P.LEAST_SEEDS if paper else 1))
     if args.csv:
         io.write_csv(args.csv, table)
     return 0
+
+
+def _locked(io, P, table, lock, path, csv) -> int:
+    P.write_lock(lock, path)
+    print(f"wrote {path}: stage {lock['stage']}, lock {P.lock_hash(lock)}, rules {lock['rules']}, "
+          "runs per curve " + ", ".join(f"{f} {n}" for f, n in lock["seeds"].items()))
+    if csv:
+        io.write_csv(csv, table)
+    return 0
+
+
+def _rate(args):
+    """Seconds per training image per figure: --rate, a device check's rates (--rate-from), or a
+    probe here."""
+    if args.rate is not None:
+        if args.rate <= 0:
+            raise ConfigError(f"--rate {args.rate:g} must be > 0 images per second")
+        return lambda figure: 1.0 / args.rate
+    if args.rate_from is not None:
+        return _device_check_rates(args.rate_from, args.profile)
+    from ..device import resolve_device
+    from ..paper import estimate as E
+    rate = E.figure_rates(args.profile, device=resolve_device(args.device), log=print)
+    return lambda figure: 1.0 / rate[figure]
+
+
+def _device_check_rates(path: Path, profile: str):
+    """Seconds per training image per figure from a device check's projection: each figure's
+    projected seconds over its training images."""
+    import json
+    from ..paper.profiles import figure_runs
+    try:
+        projection = json.loads(Path(path).read_text())["projection"]["per_figure_s"]
+    except FileNotFoundError:
+        raise ConfigError(f"--rate-from {path}: no such file; run scripts/device_check.sh "
+                          f"first") from None
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise ConfigError(f"--rate-from {path}: no projection in it (the device check did not "
+                          f"finish); rerun scripts/device_check.sh or give --rate") from None
+    seconds = {}
+    for figure, total in projection.items():
+        images = sum(s.run_steps * s.batch_size for s in figure_runs(figure, profile))
+        seconds[figure] = float(total) / images
+    return lambda figure: seconds[figure]
 
 
 def cmd_report(args) -> int:

@@ -126,12 +126,15 @@ def make_splits(dataset: str, figure: str, *, profile: str, device, test_images:
 def save_results(out_dir: Path, name: str, frame: pd.DataFrame, *, params: dict, settings: dict,
                  runs: pd.DataFrame | None = None, device=None, started: float | None = None,
                  extra: dict | None = None) -> Path:
-    """Tidy CSV `<name>.csv` and its provenance `<name>.json`; returns the CSV's path."""
+    """Tidy CSV `<name>.csv` and its provenance `<name>.json` (with the hash of the plan lock its
+    profile ran under, plan.lock.lock_record); returns the CSV's path."""
     csv = io.write_csv(out_dir / f"{name}.csv", frame)
     if runs is not None:
         runs = runs.astype(object).where(runs.notna(), None)  # NaN is not JSON: write null
+    from .plan.lock import lock_record  # the lock these runs were made under (None: none)
     record = {"figure": name, "profile": params.get("profile"), "parameters": params,
-              "settings": settings, **(extra or {}),
+              "settings": settings, "plan_lock": lock_record(params.get("profile")),
+              **(extra or {}),
               "runs": runs.to_dict(orient="records") if runs is not None else [],
               "wall_s": round(time.perf_counter() - started, 1) if started else None,
               "provenance": provenance(device)}
@@ -175,10 +178,12 @@ def print_estimate(figures: list[str], params: dict, splits: Splits) -> pd.DataF
 
 def print_plan(figures: list[str], params: dict, work_ahead: pd.DataFrame) -> pd.DataFrame:
     """Print how many runs per curve decide each of these figures' claims under this profile,
-    and what they cost at the rate the work-ahead estimate just measured; returns the rows."""
+    and what they cost at the rate the work-ahead estimate just measured, then the plan lock in
+    force (plan.lock); returns the rows."""
     from . import plan as P
     rate = {r.figure: r.estimate_s / max(r.train_images, 1) for r in work_ahead.itertuples()}
     table = P.plan(params["profile"], seconds_per_image=lambda figure: rate.get(figure, 0.0),
                    figures=figures)
     print(P.describe_plan(table))
+    print(P.describe_lock(params["profile"]))
     return table

@@ -63,33 +63,31 @@ class Scale:
 # - Fig 8a/8b and 15a/15b are orderings or equivalences of small gaps (§5): 2 seeds per curve,
 #   so that the noise comes from replicates; shorter runs pay for the second seed.
 # - Fig 1a's range tests are read off one sweep (the curve's own scatter is its noise).
-# `paper`'s runs per curve follow the plan (python -m paperlib plan --profile paper
-# --budget-hours 24 --rate 55000): within PAPER_BUDGET_HOURS on one GPU at PAPER_RATE, each
-# figure gets the runs per curve that give its claims' rules 80% power, cheapest claim first
-# (plan.seeds_within), and never fewer than Smith ran (4 per curve; 1 for Fig 5's
-# super-convergence curves), so that his figures are drawn as he drew them. Fig 15a's claim needs
-# ~3,000 runs per curve, which no budget here affords: it keeps Smith's 4 and its verdict says
-# so. tests/test_profiles.py recomputes the plan and checks these numbers against it.
+# `paper` measures before it spends: a pilot of Smith's own 4 runs per curve for every figure
+# (PILOT_SEEDS: x4.sh's four jobs per curve, SETTINGS.md §1; Fig 5, which Smith ran once, gets them
+# too, so that its rules read its own spread), then `python -m paperlib plan --profile paper
+# --from-pilot DIR` writes the final runs per curve into plan.lock.json (paperlib.paper.plan.lock),
+# and `seeds_for` reads them from there. The lock committed before any run is the pilot's.
+PILOT_SEEDS = 4
 PAPER_BUDGET_HOURS = 24.0
-PAPER_RATE = 55_000  # training images/s on one H200: half the eager estimate of
-# PERFORMANCE-anchors §7 (0.45 s/epoch, ±2x), not a measurement: the device check replaces it
-SMITH_SEEDS = {"fig1a": 4, "fig5a": 1, "fig5b": 1, "fig8a": 4, "fig8b": 4, "fig15a": 4,
-               "fig15b": 4}
+PAPER_RATE = 55_000  # training images/s on one H200 assumed until a pilot measures it: half the
+# eager estimate of PERFORMANCE-anchors §7 (0.45 s/epoch, ±2x); the device check and the pilot
+# replace it
 
 _FIG5 = {"smoke": Scale(1 / 500, 1 / 32, 10), "small": Scale(1 / 100, 1 / 10, 10)}
 SCALES = {
     "fig1a": {"smoke": Scale(1 / 500, 1 / 8, 10), "small": Scale(1 / 25, 1 / 4, 25),
-              "paper": Scale(1, 1, 200, seeds=4)},
-    "fig5a": {**_FIG5, "paper": Scale(1, 1, 100, seeds=3)},
-    "fig5b": {**_FIG5, "paper": Scale(1, 1, 100, seeds=1)},
+              "paper": Scale(1, 1, 200, seeds=PILOT_SEEDS)},
+    "fig5a": {**_FIG5, "paper": Scale(1, 1, 100, seeds=PILOT_SEEDS)},
+    "fig5b": {**_FIG5, "paper": Scale(1, 1, 100, seeds=PILOT_SEEDS)},
     "fig8a": {"smoke": Scale(1 / 500, 1 / 32, 10), "small": Scale(1 / 40, 1 / 8, 25, seeds=2),
-              "paper": Scale(1, 1, 200, seeds=36)},
+              "paper": Scale(1, 1, 200, seeds=PILOT_SEEDS)},
     "fig8b": {"smoke": Scale(1 / 500, 1 / 16, 10), "small": Scale(1 / 60, 1, 15, seeds=2),
-              "paper": Scale(1, 1, 200, seeds=5)},
+              "paper": Scale(1, 1, 200, seeds=PILOT_SEEDS)},
     "fig15a": {"smoke": Scale(1 / 200, 1 / 8, 5), "small": Scale(1 / 16, 1 / 4, 20, seeds=2),
-               "paper": Scale(1, 1, 100, seeds=4)},
+               "paper": Scale(1, 1, 100, seeds=PILOT_SEEDS)},
     "fig15b": {"smoke": Scale(1 / 500, 1 / 16, 10), "small": Scale(1 / 100, 1, 10, seeds=2),
-               "paper": Scale(1, 1, 100, seeds=24)},
+               "paper": Scale(1, 1, 100, seeds=PILOT_SEEDS)},
 }
 
 
@@ -210,9 +208,10 @@ def model_for(figure: str, profile: str) -> str:
 
 
 def seeds_for(figure: str, profile: str) -> tuple[int, ...]:
-    """The seeds of `figure` under `profile`: the figure's Scale.seeds (0, 1, ...) where it sets
-    them, else the profile's."""
-    n = scale_for(figure, profile).seeds
+    """The seeds of `figure` under `profile`: the plan lock's runs per curve (0, 1, ...) where it
+    locks this profile, else the figure's Scale.seeds where it sets them, else the profile's."""
+    from .plan.lock import locked_seeds
+    n = locked_seeds(figure, profile) or scale_for(figure, profile).seeds
     return tuple(range(n)) if n else get_profile(profile).seeds
 
 

@@ -1,251 +1,301 @@
-"""A curve's mean with its noise, the gap between two curves, and the generic tests the claims
-tables read them with: below a threshold, best of several, an ordering, an equivalence, a slope,
-a range test's turn. Each test returns the text for the table's `ours` column and a verdict.
+"""A curve's mean with its noise, and the generic tests the claims tables read them with: a gap,
+best of several, an ordering, an equivalence, a fall below a threshold, a linear trend, a range
+test's turn. Each returns a Finding: the text for the table's `ours` column, the two one-sided
+p-values the verdict comes from, and the claim's effect as a 95% interval beside Smith's value.
 
-Separate from rules.py because this is the noise model of one set of real runs (which error a
-replicated, a one-run or a diverged curve takes: `mean_of`, `curve_means`) and the words the table
-shows, while the rules are the bare arithmetic that the plan's simulations share. Separate from
-figures.py because no test here knows which figure it reads: each figure picks its curves and
-hands them to one of these.
+Separate from rules.py because this is the noise model of one set of real runs (completed runs
+make a curve's mean, diverged ones are counted apart: `mean_of`, `curve_means`) and the words the
+table shows, while the rules are the bare arithmetic that the plan's simulations share. Separate
+from figures.py because no test here knows which figure it reads: each figure picks its curves
+and hands them to one of these.
 """
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .rules import (ALPHA, CODES, INCONCLUSIVE, MIN_TURN_EVALUATIONS, accuracy_floor, below,
-                    decide_best,
-                    decide_equal, decide_gap, decide_order, ols_slope, turns_up_code, welch_df)
+from .images import pair_terms
+from .rules import (ALPHA, accuracy_floor, all_of, all_pairs, best_p, below_p, equal_p, pair_p,
+                    t975, trend_p)
 from .student import t_ppf
+
+NO_SPREAD = "one run per curve: no spread of its own to read, so no verdict"
 
 
 @dataclass(frozen=True)
 class Mean:
-    """A curve's mean metric over its runs, with the standard error of that mean (None: no
-    estimate), its degrees of freedom, and the test-set sampling floor of one reading (0: none)."""
+    """A curve's mean over its completed runs, the standard error of that mean (None: no
+    estimate) with its df, the test-set sampling floor of one reading (0: none), and how many of
+    its runs diverged (or were stopped) of how many."""
     value: float
-    sd: float | None  # run-to-run standard deviation (n >= 2)
+    sd: float | None
     se: float | None
     n: int
     basis: str
-    df: float = math.inf  # n - 1 from replicates; inf for a stated error
+    df: float = math.inf
     floor: float = 0.0
+    diverged: int = 0
+    runs: int = 0
 
     def text(self) -> str:
-        if math.isinf(self.value):
-            return "diverged"
-        if self.n >= 2 and self.sd is not None and math.isfinite(self.value):
-            return f"{self.value:.3f} ± {self.sd:.3f} (n={self.n})"
-        return f"{self.value:.3f}"
+        lost = f"; {self.diverged} of {self.runs} diverged" if self.diverged else ""
+        if not self.n:
+            return f"all {self.runs} diverged"
+        if self.n >= 2 and self.sd is not None:
+            return f"{self.value:.3f} ± {self.sd:.3f} (n={self.n}{lost})"
+        return f"{self.value:.3f}" + (f" (n=1{lost})" if lost else "")
 
 
 @dataclass(frozen=True)
-class Gap:
-    """A difference signed so that > 0 is the claimed direction, its standard error (None: no
-    estimate) and degrees of freedom."""
-    diff: float
-    se: float | None
-    df: float
-    basis: str
-
-    @property
-    def verdict(self) -> str:
-        return CODES[int(decide_gap(self.diff, _nan(self.se), self.df))]
-
-    def noise(self, alpha: float = ALPHA) -> float | None:
-        """What the diff must exceed: t(1 - alpha, df) x se."""
-        if self.se is None:
-            return None
-        return t_ppf(1.0 - alpha, self.df) * self.se
-
-    def text(self, alpha: float = ALPHA) -> str:
-        if math.isnan(self.diff):
-            return "both sides diverged"
-        if math.isinf(self.diff):
-            return "decided by the diverged run(s) of " + ("the other" if self.diff > 0 else
-                                                          "this") + " curve"
-        if self.se is None:
-            return f"{self.diff:+.3f}; no noise estimate ({self.basis})"
-        return f"{self.diff:+.3f}, noise ±{self.noise(alpha):.3f} ({self.basis})"
+class Finding:
+    """What a test found: `ours` text, p_r and p_c (NaN: no estimate), the effect as text (an
+    estimate with its 95% interval beside Smith's value), Smith's value inside that interval
+    (None: no interval or no value), and the fewest completed runs a curve had."""
+    ours: str
+    p_r: float
+    p_c: float
+    effect: str
+    inside: bool | None
+    n: int
 
 
-def _nan(x):
-    return math.nan if x is None else x
+def _fmt(x: float, scale: float) -> str:
+    return f"{x:+.4f}" if scale < 0.01 else f"{x:+.3f}"
 
 
-def _bad(runs: pd.DataFrame, values: pd.Series | None = None) -> pd.Series:
-    """Runs that diverged or were stopped (or have no value): they lose every comparison."""
-    bad = runs["status"].isin(["diverged", "stopped"])
-    return bad | values.isna() if values is not None else bad
+def interval(estimate, se, df, smith=None, what: str = "") -> tuple[str, bool | None]:
+    """'<what> est, 95% interval [lo, hi]; Smith's s: inside' and whether s lies inside."""
+    if se is None or not np.isfinite(se) or not df or np.isnan(df):
+        text = f"{what}{estimate:+.3f}; no interval (no spread to read)"
+        return text + (f"; Smith's {smith:+.3f}" if smith is not None else ""), None
+    half = t975(float(df)) * float(se)
+    lo, hi = estimate - half, estimate + half
+    scale = max(abs(estimate), half, abs(smith or 0.0))
+    text = f"{what}{_fmt(estimate, scale)}, 95% interval [{_fmt(lo, scale)}, {_fmt(hi, scale)}]"
+    if smith is None:
+        return text + "; Smith gives no value", None
+    inside = bool(lo <= smith <= hi)
+    return text + f"; Smith's {_fmt(smith, scale)}: {'inside' if inside else 'outside'}", inside
 
 
-def mean_of(values: pd.Series, *, accuracy: bool, test_images: int | None,
-            seed_sd: tuple[float, str] | None = None) -> Mean:
-    """The mean of one curve's values with its standard error: s / sqrt(n), n - 1 df, from n >= 2
-    replicates; for one accuracy, the test-set sampling floor sqrt(p (1 - p) / test_images)
-    together with the stated run-to-run SD `seed_sd` = (sd, source), hypot of the two, as a known
-    error (inf df); else None (one test loss, or one accuracy with no stated SD)."""
+def _bad(runs: pd.DataFrame) -> pd.Series:
+    """Runs that diverged or were stopped."""
+    return runs["status"].isin(["diverged", "stopped"])
+
+
+def mean_of(values: pd.Series, *, accuracy: bool, test_images: int | None, diverged: int = 0
+            ) -> Mean:
+    """The mean of one curve's completed values with its standard error s / sqrt(n), n - 1 df,
+    from n >= 2 runs; one run has no spread to read (se None: no verdict)."""
     v = values.astype(float).to_numpy()
     n = len(v)
-    m = float(v.mean()) if n else math.nan
-    if not math.isfinite(m):
-        return Mean(m, None, 0.0 if n else None, n, "diverged" if n else "no run")
+    runs = n + diverged
+    if not n:
+        return Mean(math.nan, None, None, 0, f"all {runs} run(s) diverged", diverged=diverged,
+                    runs=runs)
+    m = float(v.mean())
     floor = float(accuracy_floor(m, test_images)) if accuracy else 0.0
     if n >= 2:
         sd = float(v.std(ddof=1))
         return Mean(m, sd, sd / math.sqrt(n), n, f"t x SE from {n} replicates", df=n - 1,
-                    floor=floor)
-    if accuracy and seed_sd is not None:
-        sd, source = seed_sd
-        where = f"test-set sampling on {test_images:,} images and " if test_images else ""
-        return Mean(m, None, math.hypot(floor, sd), 1,
-                    f"one run: {where}a run-to-run SD of {sd:.4f}, {source}", floor=floor)
-    if accuracy:
-        return Mean(m, None, None, 1, "one run per curve and no stated run-to-run SD")
-    return Mean(m, None, None, n, "one run per curve; no source gives a test loss's run-to-run "
-                "spread (REPLICATIONS.md §5)")
+                    floor=floor, diverged=diverged, runs=runs)
+    return Mean(m, None, None, 1, NO_SPREAD, floor=floor, diverged=diverged, runs=runs)
 
 
-def gap(a: Mean, b: Mean, *, higher: bool) -> Gap:
-    """a better than b (higher, or lower if not `higher`): Welch's standard error of the difference,
-    hypot(se_a, se_b), with Welch-Satterthwaite degrees of freedom."""
-    diff = a.value - b.value if higher else b.value - a.value
-    if a.se is None or b.se is None:
-        return Gap(diff, None, math.nan, a.basis if a.se is None else b.basis)
-    basis = a.basis if a.n >= b.n else b.basis
-    return Gap(diff, math.hypot(a.se, b.se), float(welch_df(a.se, a.df, b.se, b.df)), basis)
-
-
-def collapse_gap(m: Mean, threshold: float) -> Gap:
-    """`below` for one curve's Mean, as a Gap."""
-    diff, se, df = below(m.value, _nan(m.se), m.df, m.floor, m.n, threshold)
-    basis = m.basis + (" and the test-set sampling floor" if m.n >= 2 else "")
-    return Gap(float(diff), None if m.se is None else float(se), float(df), basis)
-
-
-def curve_means(runs: pd.DataFrame, key: str, column: str, *, accuracy: bool | None = None,
-                seed_sd: tuple[float, str] | None = None) -> dict:
-    """Mean (with its error) per curve key of `column` (an accuracy if `accuracy`, by default if
-    its name says so); a curve with a run that diverged (or has no value) is the worst there is:
-    infinite loss, or no accuracy (-inf)."""
+def curve_means(runs: pd.DataFrame, key: str, column: str, *, accuracy: bool | None = None
+                ) -> dict:
+    """Mean (with its error) per curve key of `column` over the completed runs (an accuracy if
+    `accuracy`, by default if its name says so), each with its count of diverged runs."""
     values = runs[column].astype(float)
-    bad = _bad(runs, values)
+    bad = _bad(runs) | values.isna()
     images = runs["test_images"] if "test_images" in runs else pd.Series(None, index=runs.index)
     accuracy = "accuracy" in column if accuracy is None else accuracy
     out = {}
     for k, idx in runs.groupby(key).groups.items():
-        if bad.loc[idx].any():
-            out[k] = Mean(-math.inf if accuracy else math.inf, None, 0.0, len(idx), "diverged")
-            continue
+        ok = [i for i in idx if not bad.loc[i]]
         n_test = images.loc[idx].dropna()
-        out[k] = mean_of(values.loc[idx], accuracy=accuracy, seed_sd=seed_sd,
+        out[k] = mean_of(values.loc[ok], accuracy=accuracy, diverged=len(idx) - len(ok),
                          test_images=int(n_test.iloc[0]) if len(n_test) else None)
     return out
 
 
-def _arrays(means: dict, keys: list) -> tuple:
-    """(value, se, df) of some curves' means as arrays, for the vectorised rules."""
-    return (np.array([means[k].value for k in keys]), np.array([_nan(means[k].se) for k in keys]),
-            np.array([means[k].df for k in keys]))
+def _arrays(means: dict, keys: list) -> dict:
+    """The vectorised rules' arguments for some curves' means."""
+    pick = [means[k] for k in keys]
+    return {"value": np.array([m.value for m in pick]),
+            "se": np.array([math.nan if m.se is None else m.se for m in pick]),
+            "df": np.array([m.df if m.n >= 2 else 0.0 for m in pick]),
+            "diverged": np.array([m.diverged for m in pick]),
+            "runs": np.array([m.runs for m in pick])}
 
 
-def best_of(means: dict, target, *, higher: bool) -> tuple[str, str]:
-    """Is `target` the best (highest if `higher`, else lowest) of the curves? With m other curves:
-    reproduced if it beats every one beyond the noise at one-sided ALPHA (intersection-union);
-    contradicted if some curve beats it beyond the noise at ALPHA / m (Bonferroni); else
-    inconclusive. Returns (ours text, verdict)."""
-    if target not in means:
-        return f"no run of {_name(target)}", INCONCLUSIVE
-    if len(means) < 2:
-        return f"only {_name(target)} ran: nothing to compare it with", INCONCLUSIVE
-    gaps = {k: gap(means[target], m, higher=higher) for k, m in means.items() if k != target}
-    code = int(decide_best(*_arrays(means, [target, *gaps]), higher=higher))
-    order = sorted(means, key=lambda k: means[k].value, reverse=higher)
-    closest = min(gaps, key=lambda k: gaps[k].diff)
+def _gap_text(diff, se, df, basis, alpha=ALPHA) -> str:
+    if not np.isfinite(se):
+        return f"{diff:+.3f}; no noise estimate ({basis})"
+    return f"{diff:+.3f}, noise ±{t_ppf(1 - alpha, float(df)) * float(se):.3f} ({basis})"
+
+
+def _lost(means: dict, keys) -> str:
+    lost = [f"{_name(k)} {means[k].diverged} of {means[k].runs}" for k in keys
+            if means[k].diverged]
+    return ("; diverged runs, compared apart by Fisher's exact test: " + ", ".join(lost)
+            if lost else "")
+
+
+def _disagreement(extra) -> str:
+    return ("; the test images' disagreement between curves included" if extra is not None else
+            "; the test images' disagreement between curves not available (no per-image records)")
+
+
+def _basis(means: dict, keys) -> str:
+    return min((means[k] for k in keys), key=lambda m: m.n).basis
+
+
+def _fewest(means: dict, keys) -> int:
+    return min(means[k].n for k in keys)
+
+
+def best_of(means: dict, target, *, higher: bool, smith: dict | None = None,
+            scores: dict | None = None) -> Finding:
+    """Is `target` the best (highest if `higher`, else lowest) of the curves? rules.best_p:
+    reproduced if it beats every other beyond the noise at one-sided ALPHA, contradicted if some
+    curve beats it at ALPHA / m. The effect: its gap to the closest curve."""
+    if target not in means or len(means) < 2:
+        return Finding(f"no run of {_name(target)}" if target not in means else
+                       f"only {_name(target)} ran", math.nan, math.nan, "", None, 0)
+    keys = [target] + [k for k in means if k != target]
+    pairs = [(0, i) for i in range(1, len(keys))]
+    extra = pair_terms(scores, keys, pairs)
+    a = _arrays(means, keys)
+    p_r, p_c = best_p(a["value"], a["se"], a["df"], higher=higher, diverged=a["diverged"],
+                      runs=a["runs"], extra=extra)
+    g = pair_p(a["value"], a["se"], a["df"], pairs, higher=higher, extra=extra)
+    c = int(np.nanargmin(np.where(np.isnan(g.diff), np.inf, g.diff))) if len(pairs) else 0
+    closest = keys[c + 1]
+    order = sorted(means, key=lambda k: -np.inf if np.isnan(means[k].value)
+                   else means[k].value, reverse=higher)
     text = "; ".join(f"{_name(k)}: {means[k].text()}" for k in order)
-    text += f"; {_name(target)} vs {_name(closest)}: {gaps[closest].text()}"
-    if len(gaps) > 1 and gaps[closest].se is not None and math.isfinite(gaps[closest].diff):
+    text += (f"; {_name(target)} vs {_name(closest)}: "
+             + _gap_text(g.diff[c], g.se[c], g.df[c], _basis(means, keys)))
+    if len(pairs) > 1 and np.isfinite(g.se[c]):
         text += (f"; a curve beating it must do so by more than "
-                 f"±{gaps[closest].noise(ALPHA / len(gaps)):.3f} (Bonferroni over {len(gaps)})")
-    return text, CODES[code]
+                 f"±{t_ppf(1 - ALPHA / len(pairs), float(g.df[c])) * g.se[c]:.3f} "
+                 f"(Bonferroni over {len(pairs)})")
+    text += _lost(means, keys) + _disagreement(extra)
+    ref = None if smith is None else (smith[target] - smith[closest]) * (1 if higher else -1)
+    effect, inside = interval(float(g.diff[c]), float(g.se[c]), float(g.df[c]), ref,
+                              f"{_name(target)} vs {_name(closest)} ")
+    return Finding(text, float(p_r), float(p_c), effect, inside, _fewest(means, keys))
 
 
-def ordering(means: dict, order: list, *, higher: bool) -> tuple[str, str]:
-    """Do the curves rank as `order` (best first; higher is better if `higher`)? Reproduced if each
-    adjacent pair is in the claimed order beyond its noise at one-sided ALPHA (both together: an
-    intersection-union test, wrongly "reproduced" at most ALPHA); contradicted if any of the
-    len(order) choose 2 pairs is reversed beyond its noise at ALPHA / pairs (Bonferroni); else
-    inconclusive. Returns (ours text, verdict)."""
+def gap(means: dict, a, b, *, higher: bool, smith: dict | None = None,
+        scores: dict | None = None) -> Finding:
+    """Curve a better than curve b: best_of with two curves."""
+    return best_of({a: means[a], b: means[b]}, a, higher=higher, smith=smith, scores=scores)
+
+
+def ordering(means: dict, order: list, *, higher: bool, smith: dict | None = None,
+             scores: dict | None = None) -> Finding:
+    """Do the curves rank as `order` (best first)? rules.order_p: reproduced if each adjacent pair
+    is in order beyond its noise at one-sided ALPHA (intersection-union); contradicted if any of
+    the pairs is reversed beyond its noise at ALPHA / pairs (Bonferroni)."""
     missing = [k for k in order if k not in means]
     if missing:
-        return "no run of " + ", ".join(map(_name, missing)), INCONCLUSIVE
-    adjacent = [gap(means[a], means[b], higher=higher) for a, b in zip(order, order[1:])]
-    pairs = list(itertools.combinations(order, 2))
-    every = [gap(means[a], means[b], higher=higher) for a, b in pairs]
-    code = int(decide_order(*_arrays(means, order), higher=higher))
+        return Finding("no run of " + ", ".join(map(_name, missing)), math.nan, math.nan, "",
+                       None, 0)
+    a = _arrays(means, order)
+    adjacent = [(i, i + 1) for i in range(len(order) - 1)]
+    every = all_pairs(len(order))
+    extra_adj, extra_all = pair_terms(scores, order, adjacent), pair_terms(scores, order, every)
+    # rules.order_p pair by pair, so that each pair takes its own disagreement term
+    g_adj = pair_p(a["value"], a["se"], a["df"], adjacent, higher=higher, diverged=a["diverged"],
+                   runs=a["runs"], extra=extra_adj)
+    g_all = pair_p(a["value"], a["se"], a["df"], every, higher=higher, diverged=a["diverged"],
+                   runs=a["runs"], extra=extra_all)
+    p_r, p_c = all_of(g_adj.better, g_all.worse)
     text = "; ".join(f"{_name(k)}: {means[k].text()}" for k in order)
-    text += "".join(f"; {_name(b)} vs {_name(a)}: {g.text()}"
-                    for (a, b), g in zip(zip(order, order[1:]), adjacent))
-    if code == -1:
-        (a, b), g = min(zip(pairs, every), key=lambda pg: pg[1].diff)
-        text += (f"; reversed: {_name(a)} vs {_name(b)} {g.diff:+.3f} beyond "
-                 f"±{g.noise(ALPHA / len(pairs)) or 0:.3f} (Bonferroni over {len(pairs)} pairs)")
-    return text, CODES[code]
+    basis = _basis(means, order)
+    text += "".join(f"; {_name(order[j])} vs {_name(order[i])}: "
+                    + _gap_text(g_adj.diff[n], g_adj.se[n], g_adj.df[n], basis)
+                    for n, (i, j) in enumerate(adjacent))
+    text += _lost(means, order) + _disagreement(extra_adj)
+    effects, inside = [], []
+    for n, (i, j) in enumerate(adjacent):
+        ref = None if smith is None else (smith[order[i]] - smith[order[j]]) * (
+            1 if higher else -1)
+        e, ok = interval(float(g_adj.diff[n]), float(g_adj.se[n]), float(g_adj.df[n]), ref,
+                         f"{_name(order[i])} vs {_name(order[j])} ")
+        effects.append(e)
+        inside.append(ok)
+    both = None if None in inside else all(inside)
+    return Finding(text, float(p_r), float(p_c), " | ".join(effects), both, _fewest(means, order))
 
 
-def equivalence(means: dict, margin: float) -> tuple[str, str]:
-    """Are all curves within ±margin of each other? `decide_tost` over every pair's Welch gap:
-    reproduced when every pair's 90% interval lies inside the margin; contradicted when some pair
-    lies beyond it by more than its noise at one-sided ALPHA / pairs; else inconclusive. A curve
-    without a noise estimate leaves it inconclusive. Returns (ours text, verdict)."""
+def equivalence(means: dict, margin: float, *, smith: dict | None = None,
+                scores: dict | None = None) -> Finding:
+    """Are all curves within ±margin of each other? rules.equal_p (TOST over every pair; the
+    divergence counts may contradict). The effect: the widest pair's gap."""
     keys = sorted(means)
-    pairs = list(itertools.combinations(keys, 2))
-    gaps = [gap(means[a], means[b], higher=True) for a, b in pairs]
-    code = int(decide_equal(*_arrays(means, keys), margin))
-    (a, b), widest = max(zip(pairs, gaps), key=lambda pg: abs(pg[1].diff))
-    text = f"largest gap {_name(a)} - {_name(b)}: {widest.diff:+.3f}"
-    if widest.se is not None:
-        half = t_ppf(1 - 2 * ALPHA, widest.df) * widest.se
-        text += (f", 90% interval [{widest.diff - half:+.3f}, {widest.diff + half:+.3f}] "
-                 f"({widest.basis})")
+    pairs = all_pairs(len(keys))
+    extra = pair_terms(scores, keys, pairs)
+    a = _arrays(means, keys)
+    p_r, p_c = equal_p(a["value"], a["se"], a["df"], margin, diverged=a["diverged"],
+                       runs=a["runs"], extra=extra)
+    g = pair_p(a["value"], a["se"], a["df"], pairs, higher=True, extra=extra)
+    w = int(np.nanargmax(np.abs(np.where(np.isnan(g.diff), -np.inf, g.diff))))
+    (i, j), diff, se, df = pairs[w], float(g.diff[w]), float(g.se[w]), float(g.df[w])
+    text = f"largest gap {_name(keys[i])} - {_name(keys[j])}: {diff:+.3f}"
+    if np.isfinite(se):
+        half = t_ppf(1 - 2 * ALPHA, df) * se
+        text += f", 90% interval [{diff - half:+.3f}, {diff + half:+.3f}] ({_basis(means, keys)})"
     else:
-        text += f"; no noise estimate ({widest.basis})"
-    return text + f"; margin ±{margin:.3f} (Table 2's SD, SETTINGS.md §6)", CODES[code]
+        text += f"; no noise estimate ({_basis(means, keys)})"
+    text += (f"; margin ±{margin:.3f} (Table 2's SD, SETTINGS.md §6)" + _lost(means, keys)
+             + _disagreement(extra))
+    ref = None if smith is None else smith[keys[i]] - smith[keys[j]]
+    effect, inside = interval(diff, se, df, ref, f"{_name(keys[i])} - {_name(keys[j])} ")
+    return Finding(text, float(p_r), float(p_c), effect, inside, _fewest(means, keys))
 
 
-def tbs_slope(readings: pd.DataFrame) -> Gap:
-    """Ordinary least squares of every run's reading on log2(TBS): the slope per doubling of the
-    batch, its standard error from the residuals of all runs, df = runs - 2."""
-    slope, se, df = ols_slope(np.log2(readings["tbs"].astype(float).to_numpy()),
-                              readings["reading"].astype(float).to_numpy())
-    return Gap(float(slope), float(se), float(df), f"t x SE of OLS over {len(readings)} runs")
+def collapse(m: Mean, threshold: float, smith: float | None = None) -> Finding:
+    """A curve's mean accuracy below `threshold` (rules.below_p, the test-set floor included).
+    Every run diverged: none trained, reproduced. Some did: the completed runs decide, the count
+    is shown."""
+    lost = f"; {m.diverged} of {m.runs} diverged" if m.diverged else ""
+    if not m.n:
+        return Finding(f"all {m.runs} run(s) diverged: none trained", 0.0, 1.0,
+                       "no completed run to measure", None, 0)
+    se = math.nan if m.se is None else m.se
+    p_r, p_c, diff, total, dof = below_p(m.value, se, m.df if m.n >= 2 else 0.0, m.floor, m.n,
+                                         threshold)
+    basis = m.basis + (" and the test-set sampling floor" if m.n >= 2 else "")
+    text = f"{m.text()}; below {threshold:g} by " + _gap_text(float(diff), float(total),
+                                                             float(dof), basis) + lost
+    effect, inside = interval(m.value, float(total), float(dof), smith, "mean accuracy ")
+    return Finding(text, float(p_r), float(p_c), effect, inside, m.n)
 
 
-def turns_up(curve: pd.DataFrame, *, ended_early: bool) -> tuple[str, str]:
-    """Does a range test's test loss fall to a minimum and then rise? On the 3-point-smoothed mean
-    curve: reproduced if the start and the end of the sweep both lie above its minimum by more
-    than the noise, or the sweep ended early (diverged, or its loss above 4x its best) after such
-    a fall; contradicted if it is still falling over the last fifth of the sweep by more than the
-    noise, down to its last point; else inconclusive. A sweep has no replicate at the same lr, so
-    the scatter of single evaluations comes from the curve itself: sigma = std(second
-    differences) / sqrt(6), blind to a linear trend. The noise is NOISE_Z standard errors of a
-    difference of two 3-point means, 2 sigma sqrt(2/3), plus what picking the lowest of m
-    smoothed points subtracts from pure noise, sqrt(2 ln m) sigma / sqrt(3): on flat Gaussian
-    noise this calls a turn in under 1% of sweeps of 5 to 100 evaluations
-    (tests/test_claims_calibration.py); fewer than MIN_TURN_EVALUATIONS are not read."""
-    loss = curve["loss"].to_numpy(float)
-    if len(loss) < MIN_TURN_EVALUATIONS:
-        return f"{len(loss)} evaluation(s)", INCONCLUSIVE
-    code, s = turns_up_code(loss, ended_early=ended_early)
-    ours = (f"minimum {s['min']:.3f} at lr {float(curve['lr'].iloc[s['i']]):.3g}: fell "
-            f"{s['fall']:.3f}, then rose {s['rise']:.3f} by the end, noise ±{s['noise']:.3f}")
-    if code == -1:
-        ours += f"; still falling by {s['still_falling']:.3f} over the last fifth"
-    return ours, CODES[code]
+def trend(means: dict, x: dict, *, smith: float | None = None, extra: float | None = None,
+          unit: str = "") -> Finding:
+    """A positive linear trend of the curves' means in x (rules.trend_p: the contrast with each
+    curve's own spread, Welch-Satterthwaite df or min n - 1 at 3 runs or fewer)."""
+    keys = sorted(means, key=lambda k: x[k])
+    a = _arrays(means, keys)
+    var = np.array([(means[k].sd or math.nan) ** 2 for k in keys])
+    n = np.array([means[k].n for k in keys], float)
+    p_r, p_c, contrast, se, df = trend_p(a["value"], var, n, [x[k] for k in keys],
+                                         diverged=a["diverged"], runs=a["runs"],
+                                         extra=extra)
+    text = "; ".join(f"{_name(k)}: {means[k].text()}" for k in keys)
+    text += (f"; linear trend per {unit} " + _gap_text(float(contrast), float(se), float(df),
+                                                      "Welch contrast of the means")
+             + _lost(means, keys) + _disagreement(extra))
+    text += "; reproduced means a positive trend, not Smith's monotone order"
+    effect, inside = interval(float(contrast), float(se), float(df), smith, f"per {unit} ")
+    return Finding(text, float(p_r), float(p_c), effect, inside, int(n.min()))
 
 
 def _name(key) -> str:

@@ -1,20 +1,27 @@
-"""The verdict rules as arithmetic on arrays: one gap, all of several gaps, an equivalence, a fall
-below a threshold, a slope, a range test's turn. Each returns 1 (reproduced), -1 (contradicted) or
-0 (inconclusive); CODES names them.
+"""The verdict rules as arithmetic on arrays: a gap, the best of several, an ordering, an
+equivalence, a fall below a threshold, a linear trend. Each returns the two one-sided p-values
+(p_r, p_c) of "reproduced" and "contradicted"; `decide` turns them into 1 / -1 / 0 (CODES names
+them), and `two_sided` into the one p-value per claim that the table adjusts for multiplicity.
 
 Separate because two callers decide through the same rules: the claims tables decide one set of
 runs, and paperlib.paper.plan decides thousands of simulated sets to find how many runs a claim
-needs. Kept here on arrays of (diff, se, df), with no tables and no text, the plan's power and the
-tables' verdicts are one rule, not two that could drift apart (tests/test_claims_calibration.py
-checks that the two paths agree).
+needs. Kept here on arrays, with no tables and no text, the plan's power and the tables' verdicts
+are one rule, not two that could drift apart (tests/test_claims_calibration.py checks that the
+two paths agree).
+
+Divergence: a run that diverged is its own outcome. Each pair of curves is compared twice, on the
+completed runs' numbers and on the divergence counts (fisher.fisher_more, exact), and where any
+run of the pair diverged each direction's ALPHA is split evenly between the two (Bonferroni: the
+pair's p is 2 min(p_metric, p_count)). Where none did, the numbers alone decide at the full
+ALPHA: conditional on no divergence the count test cannot reject, so nothing is spent on it.
 """
 from __future__ import annotations
 
-import math
+from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 
+from .fisher import fisher_more
 from .student import t_ppf, t_sf
 
 REPRODUCED, CONTRADICTED = "reproduced", "contradicted"
@@ -22,11 +29,6 @@ INCONCLUSIVE, NOT_TESTABLE = "inconclusive", "not testable at this scale"
 VERDICTS = (REPRODUCED, CONTRADICTED, INCONCLUSIVE, NOT_TESTABLE)
 CODES = {1: REPRODUCED, -1: CONTRADICTED, 0: INCONCLUSIVE}  # what the vectorised rules return
 ALPHA = 0.025  # one-sided level of each direction: both verdicts together at most 5% with no effect
-NOISE_Z = 2.0  # turns_up's multiplier (its docstring gives its own calibration)
-# A turn is read off at least this many evaluations: its scatter comes from their m - 2 second
-# differences, and with 3 evaluations (one difference, a zero SD) flat noise was called a turn
-# in 17% of simulated sweeps, against under 1% from 5 on (tests/test_claims_calibration.py).
-MIN_TURN_EVALUATIONS = 5
 
 
 def t975(df: float) -> float:
@@ -34,112 +36,202 @@ def t975(df: float) -> float:
     return t_ppf(1.0 - ALPHA, df)
 
 
-def welch_df(se_a, df_a, se_b, df_b):
-    """Welch-Satterthwaite degrees of freedom of hypot(se_a, se_b); a term with infinite df (a
-    stated error) adds none of its own uncertainty."""
-    va, vb = np.square(np.asarray(se_a, float)), np.square(np.asarray(se_b, float))
+def satterthwaite(variances, dfs):
+    """Welch-Satterthwaite degrees of freedom of a sum of independent variance estimates (last
+    axis); a term with infinite df (a known variance) adds none of its own uncertainty."""
+    v, df = (np.asarray(x, float) for x in np.broadcast_arrays(variances, dfs))
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = (np.where(np.isinf(df_a), 0.0, va * va / df_a)
-                 + np.where(np.isinf(df_b), 0.0, vb * vb / df_b))
-        df = np.where(terms > 0, (va + vb) ** 2 / terms, np.inf)
-    return df[()] if df.ndim == 0 else df
+        terms = np.sum(np.where(np.isinf(df), 0.0, v * v / df), axis=-1)
+        out = np.where(terms > 0, np.sum(v, axis=-1) ** 2 / terms, np.inf)
+    return out[()] if out.ndim == 0 else out
+
+
+def welch_df(se_a, df_a, se_b, df_b):
+    """Welch-Satterthwaite degrees of freedom of hypot(se_a, se_b)."""
+    va, vb = np.square(np.asarray(se_a, float)), np.square(np.asarray(se_b, float))
+    return satterthwaite(np.stack(np.broadcast_arrays(va, vb), -1),
+                         np.stack(np.broadcast_arrays(np.asarray(df_a, float),
+                                                      np.asarray(df_b, float)), -1))
+
+
+def gap_dof(se_a, df_a, se_b, df_b):
+    """The degrees of freedom a gap is read with: Welch-Satterthwaite's over the two curves'
+    estimated errors alone, or the fewer runs - 1 where a curve has 3 runs or fewer. A term known
+    apart from the runs (the test images' disagreement, the test-set floor) adds none: added to
+    Satterthwaite's sum it lifts df towards infinity exactly where the runs' spread came out small
+    by chance, which made a collapse read off 2 runs err in 7.6% of null sets."""
+    few = np.minimum(np.asarray(df_a, float), np.asarray(df_b, float)) + 1
+    return np.where(few <= 3, few - 1, welch_df(se_a, df_a, se_b, df_b))
 
 
 def p_noise(diff, se, df):
-    """The one-sided p-value of a positive `diff` being noise, P(T > diff / se): 0 for an infinite
-    diff (a diverged curve), NaN where there is no noise estimate or nothing to decide."""
+    """The one-sided p-value of a positive `diff` being noise, P(T > diff / se): NaN where there
+    is no noise estimate (se NaN, df NaN or 0)."""
     diff, se, df = (np.asarray(v, float) for v in np.broadcast_arrays(diff, se, df))
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(np.isinf(diff), np.sign(diff) * np.inf, diff / se)
-    return t_sf(z, df)
+        z = diff / se
+    return t_sf(np.where(df > 0, z, np.nan), np.where(df > 0, df, np.nan))
 
 
-def decide_gap(diff, se, df):
-    """1 (reproduced) where diff > 0 beyond its noise at one-sided ALPHA, -1 (contradicted) where
-    diff < 0 beyond it, else 0."""
-    up, down = p_noise(diff, se, df) < ALPHA, p_noise(-np.asarray(diff, float), se, df) < ALPHA
-    return np.where(down, -1, np.where(up, 1, 0))
+def _p(p):
+    """p-values with 'no estimate' (NaN) read as 1: nothing shown."""
+    p = np.asarray(p, float)
+    return np.where(np.isnan(p), 1.0, p)
 
 
-def decide_all(claimed: tuple, against: tuple):
-    """A claim made of several comparisons. `claimed` = (diff, se, df) arrays whose last axis holds
-    the r gaps that must all be positive; `against` = the m gaps of which any reversed one refutes
-    the claim. Reproduced: every claimed gap beyond its noise at one-sided ALPHA (an
-    intersection-union test: wrongly "reproduced" at most ALPHA, no correction needed).
-    Contradicted: some gap reversed beyond its noise at ALPHA / m (Bonferroni: wrongly
-    "contradicted" at most ALPHA). Contradiction wins if both hold."""
-    diff, se, df = (np.asarray(v, float) for v in claimed)
-    every = np.all(p_noise(diff, se, df) < ALPHA, axis=-1)
-    diff, se, df = (np.asarray(v, float) for v in against)
-    m = diff.shape[-1]
-    some = np.any(p_noise(-diff, se, df) < ALPHA / m, axis=-1)
-    return np.where(some, -1, np.where(every, 1, 0))
+def decide(p_r, p_c):
+    """1 (reproduced) where p_r < ALPHA, -1 (contradicted) where p_c < ALPHA (it wins), else 0."""
+    p_r, p_c = _p(p_r), _p(p_c)
+    return np.where(p_c < ALPHA, -1, np.where(p_r < ALPHA, 1, 0))
 
 
-def decide_tost(diff, se, df, margin: float):
-    """Equivalence of m pairwise gaps (last axis) within ±margin. Reproduced: every gap's 90%
-    interval lies inside the margin (two one-sided tests at 2 ALPHA = 5% each, per pair; all pairs:
-    intersection-union, so a true gap at the margin is called equivalent at most 5% of the time).
-    Contradicted: some gap lies beyond the margin by more than its noise at one-sided ALPHA / m
-    (Bonferroni over the pairs: with every true gap inside the margin, at most ALPHA)."""
-    diff, se, df = (np.asarray(v, float) for v in (diff, se, df))
-    with np.errstate(invalid="ignore"):
-        inside = np.all((p_noise(margin - diff, se, df) < 2 * ALPHA)
-                        & (p_noise(margin + diff, se, df) < 2 * ALPHA), axis=-1)
-        m = diff.shape[-1]
-        outside = np.any(p_noise(np.abs(diff) - margin, se, df) < ALPHA / m, axis=-1)
-    return np.where(outside, -1, np.where(inside, 1, 0))
+def two_sided(p_r, p_c):
+    """The claim's one p-value, min(1, 2 min(p_r, p_c)): below 2 ALPHA exactly where `decide`
+    gives a verdict; what Holm's adjustment over a table reads."""
+    return np.minimum(1.0, 2.0 * np.minimum(_p(p_r), _p(p_c)))
 
 
-def pair_gaps(value, se, df, pairs, *, higher: bool) -> tuple:
-    """Welch gaps of curve pairs (i, j), signed so that > 0 means i is better (higher if
-    `higher`), over the last axis of `value`/`se`/`df` (one entry per curve): (diff, se, df), with
-    one entry per pair on the last axis. Two infinite values (both curves diverged) give NaN."""
+def with_counts(p_metric, p_count, any_diverged):
+    """A direction's p from the numbers and the divergence counts together: the numbers alone
+    where no run diverged, else 2 min(p_metric, p_count) (each at half the level)."""
+    both = np.minimum(1.0, 2.0 * np.minimum(_p(p_metric), _p(p_count)))
+    return np.where(any_diverged, both, p_metric)
+
+
+class PairP(NamedTuple):
+    """Per pair (last axis): p of "i better than j", p of "j better than i", and the gap i - j
+    in the better direction with its standard error and degrees of freedom."""
+    better: np.ndarray
+    worse: np.ndarray
+    diff: np.ndarray
+    se: np.ndarray
+    df: np.ndarray
+
+
+def pair_p(value, se, df, pairs, *, higher: bool, diverged=None, runs=None, extra=None) -> PairP:
+    """Welch gaps of curve pairs (i, j) over the last axis of `value`/`se`/`df` (one entry per
+    curve, from completed runs; df = runs - 1), signed so that > 0 means i is better (higher if
+    `higher`), read with `gap_dof`, each with the divergence counts' exact test where `diverged`
+    (and `runs`, all runs per curve) are given. `extra`: a variance per pair (last axis) added to
+    the gap's: the test images' disagreement between the two curves (images.py)."""
     value, se, df = (np.asarray(v, float) for v in (value, se, df))
     i, j = (np.array(p) for p in zip(*pairs))
     with np.errstate(invalid="ignore"):
         diff = value[..., i] - value[..., j] if higher else value[..., j] - value[..., i]
-    return (diff, np.hypot(se[..., i], se[..., j]),
-            welch_df(se[..., i], df[..., i], se[..., j], df[..., j]))
+    extra = np.zeros_like(diff) if extra is None else np.asarray(extra, float)
+    gap_se = np.sqrt(se[..., i] ** 2 + se[..., j] ** 2 + extra)
+    gap_df = gap_dof(se[..., i], df[..., i], se[..., j], df[..., j])
+    better, worse = p_noise(diff, gap_se, gap_df), p_noise(-diff, gap_se, gap_df)
+    if diverged is not None:
+        d, n = np.asarray(diverged, float), np.asarray(runs, float)
+        hit = (d[..., i] + d[..., j]) > 0
+        better = with_counts(better, fisher_more(d[..., j], n[..., j], d[..., i], n[..., i]), hit)
+        worse = with_counts(worse, fisher_more(d[..., i], n[..., i], d[..., j], n[..., j]), hit)
+    return PairP(better, worse, diff, gap_se, gap_df)
 
 
-def _all_pairs(k: int) -> list[tuple[int, int]]:
+def all_of(p_claimed, p_against) -> tuple:
+    """A claim made of several comparisons (last axis). Reproduced: every claimed comparison
+    beyond its noise at one-sided ALPHA (an intersection-union test: wrongly "reproduced" at most
+    ALPHA, no correction needed), p_r = their largest p. Contradicted: some comparison of the m
+    against it beyond its noise at ALPHA / m (Bonferroni), p_c = m x their smallest p."""
+    p_claimed, p_against = _p(p_claimed), _p(p_against)
+    m = p_against.shape[-1]
+    return np.max(p_claimed, axis=-1), np.minimum(1.0, m * np.min(p_against, axis=-1))
+
+
+def all_pairs(k: int) -> list[tuple[int, int]]:
     return [(i, j) for i in range(k) for j in range(i + 1, k)]
 
 
-def decide_best(value, se, df, *, higher: bool):
+def best_p(value, se, df, *, higher: bool, **counts) -> tuple:
     """claims.best_of's rule on curves along the last axis, the claimed best first: reproduced if
-    it beats each other curve beyond the noise, contradicted if one beats it (decide_all)."""
-    g = pair_gaps(value, se, df, [(0, i) for i in range(1, np.shape(value)[-1])], higher=higher)
-    return decide_all(g, g)
+    it beats each other curve beyond the noise, contradicted if one beats it (all_of)."""
+    g = pair_p(value, se, df, [(0, i) for i in range(1, np.shape(value)[-1])], higher=higher,
+               **counts)
+    return all_of(g.better, g.worse)
 
 
-def decide_order(value, se, df, *, higher: bool):
+def order_p(value, se, df, *, higher: bool, **counts) -> tuple:
     """claims.ordering's rule on curves along the last axis in the claimed order, best first:
-    every adjacent pair in order, against any of all pairs reversed (decide_all)."""
+    every adjacent pair in order, against any of all pairs reversed (all_of)."""
     k = np.shape(value)[-1]
-    return decide_all(pair_gaps(value, se, df, [(i, i + 1) for i in range(k - 1)], higher=higher),
-                      pair_gaps(value, se, df, _all_pairs(k), higher=higher))
+    adjacent = pair_p(value, se, df, [(i, i + 1) for i in range(k - 1)], higher=higher, **counts)
+    every = pair_p(value, se, df, all_pairs(k), higher=higher, **counts)
+    return all_of(adjacent.better, every.worse)
 
 
-def decide_equal(value, se, df, margin: float):
-    """claims.equivalence's rule: decide_tost over every pair of the curves on the last axis."""
-    return decide_tost(*pair_gaps(value, se, df, _all_pairs(np.shape(value)[-1]), higher=True),
-                       margin)
+def equal_p(value, se, df, margin: float, *, diverged=None, runs=None, extra=None) -> tuple:
+    """Equivalence of every pair of curves within ±margin. Reproduced: every pair's 90% interval
+    inside the margin (two one-sided tests at 2 ALPHA each, per pair; all pairs together:
+    intersection-union), p_r = the largest TOST p over 2, so that p_r < ALPHA exactly then; a true
+    gap at the margin is called equivalent at most 5% of the time. Contradicted: some pair beyond
+    the margin by more than its noise, or diverging more often than another (two-sided count
+    test), at ALPHA / m (Bonferroni over the m pairs)."""
+    k = np.shape(value)[-1]
+    pairs = all_pairs(k)
+    g = pair_p(value, se, df, pairs, higher=True, extra=extra)
+    inside = np.maximum(_p(p_noise(margin - g.diff, g.se, g.df)),
+                        _p(p_noise(margin + g.diff, g.se, g.df)))
+    outside = p_noise(np.abs(g.diff) - margin, g.se, g.df)
+    if diverged is not None:
+        d, n = np.asarray(diverged, float), np.asarray(runs, float)
+        i, j = (np.array(p) for p in zip(*pairs))
+        count = np.minimum(1.0, 2 * np.minimum(fisher_more(d[..., i], n[..., i], d[..., j],
+                                                           n[..., j]),
+                                               fisher_more(d[..., j], n[..., j], d[..., i],
+                                                           n[..., i])))
+        outside = with_counts(outside, count, (d[..., i] + d[..., j]) > 0)
+    m = len(pairs)
+    return np.max(inside, axis=-1) / 2, np.minimum(1.0, m * np.min(_p(outside), axis=-1))
 
 
-def ols_slope(x, y):
-    """Ordinary least squares of y on x over the last axis: (slope, its standard error, df =
-    points - 2). The error comes from the residuals of all points together."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    xc = x - x.mean(axis=-1, keepdims=True)
-    sxx = np.sum(xc * xc, axis=-1)
-    slope = np.sum(xc * y, axis=-1) / sxx
-    resid = y - y.mean(axis=-1, keepdims=True) - slope[..., None] * xc
-    df = x.shape[-1] - 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        se = np.sqrt(np.sum(resid * resid, axis=-1) / df / sxx)
-    return slope, se, np.full(np.shape(slope), float(df))
+def below_p(value, se, df, floor, n, threshold: float) -> tuple:
+    """A curve's mean accuracy below `threshold` (reproduced) or above it (contradicted), beyond
+    the noise. Against a fixed number the test-set sampling floor does not cancel: a mean's error
+    is hypot(s / sqrt(n), floor), read with the runs' n - 1 df (the floor, known, adds none: see
+    gap_dof). Returns (p_r, p_c, diff = threshold - value, se, df)."""
+    value, se, df, floor = (np.asarray(v, float) for v in (value, se, df, floor))
+    total = np.hypot(se, floor)
+    diff = threshold - value
+    return p_noise(diff, total, df), p_noise(-diff, total, df), diff, total, df
+
+
+def trend_weights(x) -> np.ndarray:
+    """The linear contrast of curve means in x: w = (x - mean x) / sum (x - mean x)^2, so that
+    sum w mean_c is the least-squares slope through the means, per unit of x."""
+    x = np.asarray(x, float)
+    xc = x - x.mean()
+    return xc / np.sum(xc * xc)
+
+
+def trend_p(means, variances, n, x, *, diverged=None, runs=None, extra=None) -> tuple:
+    """A linear trend of curve means in x (last axis) beyond its noise: the contrast L = sum w_c
+    mean_c (trend_weights), with SE^2 = sum w_c^2 s_c^2 / n_c (each curve its own spread: the
+    Welch gap, generalised) plus `extra` (the test images' disagreement), and Welch-Satterthwaite
+    df, or min n_c - 1 where some curve has 3 runs or fewer (Satterthwaite's df is not to be
+    trusted on so few). With diverged runs, the divergence counts of the lower half of x against
+    the upper half (one-sided exact tests) share each direction's ALPHA. Returns (p_r, p_c, L,
+    se, df); reproduced means a positive trend, not a monotone order."""
+    means, variances, n = (np.asarray(v, float) for v in (means, variances, n))
+    w = trend_weights(x)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a curve without runs: no estimate
+        terms = w * w * variances / n
+        dof = satterthwaite(terms, n - 1)
+    var = terms.sum(-1) + (0.0 if extra is None else np.asarray(extra, float))
+    few = np.min(n, axis=-1)
+    dof = np.where(few <= 3, few - 1, dof)
+    contrast, se = np.sum(w * means, axis=-1), np.sqrt(var)
+    p_r, p_c = p_noise(contrast, se, dof), p_noise(-contrast, se, dof)
+    if diverged is not None:
+        d, total = np.asarray(diverged, float), np.asarray(runs, float)
+        low = np.asarray(x, float) < np.median(x)
+        d_lo, n_lo = d[..., low].sum(-1), total[..., low].sum(-1)
+        d_hi, n_hi = d[..., ~low].sum(-1), total[..., ~low].sum(-1)
+        hit = (d_lo + d_hi) > 0
+        p_r = with_counts(p_r, fisher_more(d_lo, n_lo, d_hi, n_hi), hit)
+        p_c = with_counts(p_c, fisher_more(d_hi, n_hi, d_lo, n_lo), hit)
+    return p_r, p_c, contrast, se, dof
 
 
 def accuracy_floor(value, test_images: int | None):
@@ -148,44 +240,3 @@ def accuracy_floor(value, test_images: int | None):
         return np.zeros_like(np.asarray(value, float))
     p = np.clip(value, 0.0, 1.0)
     return np.sqrt(p * (1 - p) / test_images)
-
-
-def sweep_scatter(loss) -> float:
-    """The SD of a range test's single evaluations, read off the curve itself: std(second
-    differences) / sqrt(6), blind to a linear trend (see claims.turns_up)."""
-    return float(np.std(np.diff(np.asarray(loss, float), 2)) / math.sqrt(6))
-
-
-def below(value, se, df, floor, n: int, threshold: float) -> tuple:
-    """`threshold` minus a curve's mean accuracy, > 0 when below it: (diff, se, df), elementwise.
-    Against a fixed number the test-set sampling floor does not cancel: a replicated mean's error
-    is hypot(s / sqrt(n), floor), with Welch-Satterthwaite df (the floor is known: no df of its
-    own); one run's stated error already holds it."""
-    value, se, df, floor = (np.asarray(v, float) for v in (value, se, df, floor))
-    if n < 2:
-        return threshold - value, se, df
-    return threshold - value, np.hypot(se, floor), welch_df(se, df, floor, np.inf)
-
-
-def _smooth3(values) -> np.ndarray:
-    """The centred 3-point moving average that every range-test reading uses (ends: 2 points)."""
-    return pd.Series(np.asarray(values, float)).rolling(3, center=True, min_periods=1).mean().to_numpy()
-
-
-def turns_up_code(loss: np.ndarray, *, ended_early: bool = False) -> tuple[int, dict]:
-    """`turns_up`'s rule on one curve of test losses: (1/-1/0, the numbers it read)."""
-    loss = np.asarray(loss, float)
-    smooth = _smooth3(loss)
-    sigma = sweep_scatter(loss)
-    noise = (NOISE_Z * math.sqrt(2 / 3) + math.sqrt(2 * math.log(len(loss)) / 3)) * sigma
-    i = int(np.argmin(smooth))
-    fall, rise = smooth[0] - smooth[i], smooth[-1] - smooth[i]
-    tail = smooth[int(len(smooth) * 0.8):]
-    still_falling = tail[0] - tail[-1]
-    seen = {"i": i, "min": smooth[i], "fall": fall, "rise": rise, "noise": noise,
-            "still_falling": still_falling}
-    if fall > noise and (rise > noise or ended_early):
-        return 1, seen
-    if still_falling > noise and i == len(smooth) - 1:
-        return -1, seen
-    return 0, seen

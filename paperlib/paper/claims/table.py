@@ -1,19 +1,99 @@
-"""The claims rows as a table and as text.
+"""The claims rows as a table and as text, and what a table of several verdicts says about chance:
+the family-wise error at its size and Holm's adjustment (`holm`, `multiplicity`).
 
 Separate because the notebooks and the tests show the rows that figures.py makes, and how they
-are laid out is not a rule: a change to how a table reads stays away from every verdict.
+are laid out is not a rule: a change to how a table reads stays away from every verdict. The
+multiplicity statement is here because it belongs to a table, not to a claim: nine claims each
+held to 5% give, with no effect anywhere, a decisive word somewhere in up to 1 - 0.95^9 = 37% of
+tables.
 """
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pandas as pd
+
+from .figures import ROW_COLUMNS
+from .rules import ALPHA, NOT_TESTABLE
+
+FAMILY_ALPHA = 2 * ALPHA  # a claim's two directions together
+REVIEW_COLUMNS = ("power", "runs", "holm")
 
 
 def claims_table(rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["claim", "paper", "ours", "verdict"])
+    """The rows as a DataFrame: the row columns, then any review columns (plan.review) they hold,
+    with Holm's adjustment over the table's testable claims (`holm`)."""
+    columns = list(ROW_COLUMNS) + [c for c in REVIEW_COLUMNS if any(c in r for r in rows)]
+    table = pd.DataFrame(rows, columns=columns)
+    if "p" in table and len(table):
+        table["p_holm"] = holm(table["p"].astype(float).to_numpy())
+        table["holm"] = [_after_holm(v, p) for v, p in zip(table["verdict"], table["p_holm"])]
+    return table
+
+
+def holm(p) -> np.ndarray:
+    """Holm's step-down adjusted p-values of the claims with a p (NaN: not testable, left NaN):
+    sorted ascending, the j-th smallest of m times (m - j + 1), kept non-decreasing, capped at 1.
+    A claim is decisive after Holm where its adjusted p is below 5%; the chance of any wrong
+    decisive word in the table, with no effect anywhere, is then at most 5% whatever the
+    dependence between claims (claims that share runs included)."""
+    p = np.asarray(p, float)
+    out = np.full(p.shape, math.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    m = len(ok)
+    running = 0.0
+    for rank, i in enumerate(ok[np.argsort(p[ok], kind="stable")]):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def _after_holm(verdict: str, p_holm: float) -> str:
+    if verdict == NOT_TESTABLE or math.isnan(p_holm):
+        return "-"
+    if verdict in ("reproduced", "contradicted") and p_holm < FAMILY_ALPHA:
+        return f"{verdict} (adjusted p {p_holm:.3g})"
+    return f"inconclusive (adjusted p {p_holm:.3g})"
+
+
+def multiplicity(table: pd.DataFrame) -> str:
+    """What this table's size does to chance: each claim's error, the family-wise chance with no
+    effect anywhere, and what Holm's column does about it."""
+    testable = int((table["verdict"] != NOT_TESTABLE).sum()) if len(table) else 0
+    if not testable:
+        return ("multiplicity: no claim in this table is testable, so there is no chance of a "
+                "wrong decisive word to state")
+    shared = sorted({k for k, s in zip(table["key"], table.get("shares_runs_with", []))
+                     if isinstance(s, str) and s})
+    text = (f"multiplicity: {testable} testable claim(s), each with at most {FAMILY_ALPHA:.0%} "
+            f"chance of a decisive word when it has no effect ({ALPHA:.1%} each way); with no "
+            f"effect anywhere, the chance of at least one is up to "
+            f"{1 - (1 - FAMILY_ALPHA) ** testable:.0%} for independent claims (at most "
+            f"{min(1.0, testable * FAMILY_ALPHA):.0%} in any case); Holm's adjusted column keeps "
+            f"it at {FAMILY_ALPHA:.0%}")
+    if shared:
+        text += (f"; {', '.join(shared)} read the same runs, so their verdicts are not "
+                 f"independent (Holm holds whatever the dependence)")
+    return text
 
 
 def format_claims(table: pd.DataFrame) -> str:
     """The claims as text blocks, one per claim, with no column padding, so that a check on the
-    text does not depend on the widths of the numbers."""
-    return "\n".join(f"[{r.verdict}] {r.claim}\n    paper: {r.paper}\n    ours:  {r.ours}"
-                     for r in table.itertuples())
+    text does not depend on the widths of the numbers; the multiplicity statement last."""
+    blocks = []
+    for r in table.itertuples():
+        lines = [f"[{r.verdict}] {r.claim}", f"    paper: {r.paper}", f"    ours:  {r.ours}"]
+        if getattr(r, "effect", ""):
+            inside = {"yes": "", "no": " (Smith's value outside)"}.get(r.smith_inside, "")
+            lines.append(f"    effect: {r.effect}{inside}")
+        for name in ("power", "runs", "holm"):
+            value = getattr(r, name, None)
+            if isinstance(value, str) and value:
+                lines.append(f"    {name}: {value}")
+        if isinstance(getattr(r, "shares_runs_with", None), str) and r.shares_runs_with:
+            lines.append(f"    shares runs with: {r.shares_runs_with}")
+        blocks.append("\n".join(lines))
+    if "p" in table and len(table):
+        blocks.append(multiplicity(table))
+    return "\n".join(blocks)

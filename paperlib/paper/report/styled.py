@@ -29,12 +29,18 @@ VERDICT_MEANING = {
     "contradicted": "the opposite holds by more than the noise",
     "inconclusive": "the difference is within the noise",
     "not testable at this scale": "these runs cannot show the effect (too short, truncated, "
-                                  "or a stand-in dataset)",
+                                  "another network, or a stand-in dataset)",
 }
-# Claims tables put the claim and its verdict side by side, then the evidence; any further
-# columns follow in their own order.
-CLAIM_COLUMNS = ("claim", "verdict", "paper", "ours")
-CLAIM_HEADERS = {"ours": "ours (evidence)"}
+# Claims tables put the claim and its verdict side by side, then the evidence, the effect beside
+# Smith's value, the power at the runs used, the plan lock's word on the runs and Holm's column;
+# any further columns follow in their own order. The bookkeeping columns (the claim's key, runs
+# per curve, raw and adjusted p, Smith inside the interval) stay in the CSV, not on the page.
+CLAIM_COLUMNS = ("claim", "verdict", "paper", "ours", "effect", "power", "runs", "holm",
+                 "shares_runs_with")
+CLAIM_HEADERS = {"ours": "ours (evidence)", "effect": "effect (95% interval; Smith's value)",
+                 "power": "power at these runs", "runs": "runs against the plan lock",
+                 "holm": "after Holm", "shares_runs_with": "shares runs with"}
+HIDDEN_COLUMNS = ("key", "n", "smith_inside", "p", "p_holm")
 CLAIM_WIDTHS = {"claim": "27%", "verdict": "9.5em", "paper": "17%"}
 
 
@@ -59,7 +65,8 @@ def styled_claims(table, *, legend: bool = True, uuid: str | None = None):
         if verdict not in VERDICT_STYLE:
             raise DataError(f"unknown verdict {verdict!r} in claim {i + 1}; a verdict is one of: "
                             f"{', '.join(VERDICT_STYLE)}")
-    order = [c for c in CLAIM_COLUMNS if c in frame] + [c for c in frame if c not in CLAIM_COLUMNS]
+    order = [c for c in CLAIM_COLUMNS if c in frame] + [
+        c for c in frame if c not in CLAIM_COLUMNS and c not in HIDDEN_COLUMNS]
     frame = frame[order]
 
     styler = frame.style
