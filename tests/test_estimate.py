@@ -7,11 +7,12 @@ from paperlib.paper.profiles import FIGURES
 from paperlib.progress import FigureBar, format_duration, show_progress
 
 
-def test_the_paper_profile_is_230_runs_and_3_1_billion_training_images():
+def test_the_paper_profile_is_the_locked_pilot_84_runs_and_1_0_billion_training_images():
+    # the committed plan.lock.json is the pilot's: Smith's own 4 runs per curve, every figure
     plan = E.work(list(FIGURES), "paper")
     assert plan.groupby("figure").size().to_dict() == {
-        "fig1a": 8, "fig5a": 6, "fig5b": 4, "fig8a": 108, "fig8b": 20, "fig15a": 12, "fig15b": 72}
-    assert plan["train_images"].sum() == 3_133_787_812
+        "fig1a": 8, "fig5a": 8, "fig5b": 16, "fig8a": 12, "fig8b": 16, "fig15a": 12, "fig15b": 12}
+    assert plan["train_images"].sum() == 1_014_965_272
     # Fig 8b TBS 512, replicate 3 (no jitter): 9,277 iterations of 512 images
     row = plan[(plan.figure == "fig8b") & (plan.batch_size == 512)].iloc[0]
     assert row["steps"] == 9_277 and row["train_images"] == 9_277 * 512
@@ -24,21 +25,22 @@ def test_the_paper_profile_is_230_runs_and_3_1_billion_training_images():
 def test_on_cuda_the_paper_runs_form_the_groups_fusion_would_form_each_step_captured():
     plan = E.work(list(FIGURES), "paper", device_type="cuda")
     sizes = plan.groupby("figure")["group_size"].max().to_dict()
-    # Smith's jitter gives replicates k and k+4 one batch: the runs of a batch share a model, up
-    # to 8,192 images a step (Fig 8a: 9 seeds x 3 curves at TBS 1024-1036: groups of 6 to 8)
-    assert sizes == {"fig1a": 2, "fig5a": 3, "fig5b": 4, "fig8a": 8, "fig8b": 2, "fig15a": 3,
-                     "fig15b": 6}
+    # Smith's jitter gives each of a curve's 4 replicates its own batch, so a batch's runs are
+    # its curves (Fig 8a: 3); Fig 5 has no jitter: a curve's 4 replicates share a model, and
+    # Fig 5b's 16 runs at TBS 1000 split at 8,192 images a step
+    assert sizes == {"fig1a": 2, "fig5a": 4, "fig5b": 8, "fig8a": 3, "fig8b": 1, "fig15a": 3,
+                     "fig15b": 1}
     assert (plan["group_size"] * plan["batch_size"]).max() <= 8192
-    assert set(plan["stepper"]) == {"captured"} and plan["group"].nunique() == 55
+    assert set(plan["stepper"]) == {"captured"} and plan["group"].nunique() == 44
 
 
 def test_the_estimate_of_a_cuda_plan_says_its_steps_are_captured(monkeypatch):
-    plan = E.work(["fig8b"], "paper", device_type="cuda")
+    plan = E.work(["fig8a"], "paper", device_type="cuda")
     probed = []
     monkeypatch.setattr(E, "probe", lambda model, **kw: (probed.append(kw["members"]), E.Probe(
         a=(0.01, 0.02), b=(1e-4, 2e-4), eval_image=1e-5, checkpoint=0.1, flush=1e-3))[1])
     table = E.estimate(plan, device="cpu")
-    assert probed == [2]  # fig8b's replicates k and k+4 share a batch: the probe fuses two
+    assert probed == [2]  # fig8a's three curves of a batch fuse: the probe fuses two runs
     assert table["steppers"].tolist() == ["captured"]
     assert "captured in a CUDA graph" in E.describe(table, "paper", device="cpu")
 
@@ -48,7 +50,7 @@ def test_on_the_cpu_every_run_steps_alone_unless_fusion_is_asked_for():
     alone = E.work(["fig8a"], "paper", device_type="cpu")
     assert set(alone["stepper"]) == {"eager"} and alone["group_size"].max() == 1
     fused = E.work(["fig8a"], "paper", device_type="cpu", execution=Execution(fuse="on"))
-    assert set(fused["stepper"]) == {"stacked"} and fused["group_size"].max() == 8
+    assert set(fused["stepper"]) == {"stacked"} and fused["group_size"].max() == 3
 
 
 def test_max_steps_shrinks_the_work_to_the_first_steps():
@@ -82,7 +84,7 @@ def test_the_paper_estimate_finishes_in_seconds_and_asks_before_more_than_a_day(
     assert main(["estimate", "--profile", "paper", "--device", "cpu"]) == 0
     assert time.perf_counter() - started < 30
     out = capsys.readouterr().out
-    assert "230 runs" in out and "more than a day" in out and "CONFIRM=1" in out
+    assert "84 runs" in out and "more than a day" in out and "CONFIRM=1" in out
 
 
 def test_the_cli_estimate_refuses_an_unknown_figure_in_one_line(capsys):

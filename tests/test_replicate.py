@@ -47,7 +47,7 @@ def test_a_diverging_run_is_recorded_and_the_verdict_says_where(monkeypatch, spl
     a = pd.DataFrame([{"curve": c, "final_test_accuracy": acc, "status": "completed",
                        "diverged_at": None, "steps": 12, "batch_size": 32}
                       for c, acc in (("CLR=0.1-3", 0.5), ("LR=0.35", 0.4))])
-    rows = claims_fig5(a, result.runs)
+    rows = claims_fig5(a, result.runs, model="resnet56-sc")  # the network Fig 5 is about
     assert f"diverged at step {bad['diverged_at']}" in rows[1]["ours"]
     # 12 steps of 32 images: far before Smith's WD-1e-3 collapse at ~4 M images
     assert rows[1]["verdict"] == "not testable at this scale" and "~4.2 M" in rows[1]["ours"]
