@@ -1,5 +1,5 @@
-# paperlib: `make figures` regenerates the figures, `make test` runs the tests.
-# Both create the project's .venv on first use.
+# paperlib: `make figures` regenerates the figures, `make test` runs the tests before a commit
+# (at most 6 minutes on 2 cores), `make test-all` every test (CI). All create .venv on first use.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -14,10 +14,10 @@ DATASET_04 ?= cifar100
 # auto: bf16 on CUDA and on CPUs with native bf16, else fp32; fp32 is Smith's arithmetic
 PRECISION ?= auto
 
-.PHONY: setup test figures estimate plan report benchmark lab clean
+.PHONY: setup test test-all figures estimate plan report benchmark lab clean
 
 # Executed and checked notebooks never hold a progress bar (paperlib/progress.py).
-test figures: export PAPERLIB_PROGRESS = 0
+test test-all figures: export PAPERLIB_PROGRESS = 0
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -25,15 +25,24 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,ray]'
 	touch $(STAMP)
 
-# The tests, the fused-runs check (4 runs fused against the same runs apart, step by step, in
-# fp32; it exits non-zero above a relative difference of 1e-4), then nbval over the committed (smoke-executed) notebooks: --nbval-lax checks the
-# cells marked NBVAL_CHECK_OUTPUT, after the sanitizer masks the trained numbers. runs/smoke goes
-# first so that the notebooks train again instead of reloading finished smoke runs.
+# The tests but those marked slow (real subprocesses, Ray, the paper profile's steps), the
+# fused-runs check over 8 steps (4 runs fused against the same runs apart, compared after every
+# step in fp32; it exits non-zero above a relative difference of 1e-4), then nbval over the
+# committed (smoke-executed) notebooks: --nbval-lax checks the cells marked NBVAL_CHECK_OUTPUT,
+# after the sanitizer masks the trained numbers. runs/smoke goes first so that the notebooks
+# train again instead of reloading finished smoke runs. test-all: every test and 50 steps.
+NBVAL := $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
 test: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+	$(PY) benchmarks/fused_check.py --steps 8
+	rm -rf runs/smoke
+	$(NBVAL)
+
+test-all: $(STAMP)
 	$(PY) -m pytest
 	$(PY) benchmarks/fused_check.py
 	rm -rf runs/smoke
-	$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
+	$(NBVAL)
 
 # Runs every notebook with papermill into reports/<profile>/ (each notebook writes its figures,
 # CSVs and JSONs to figures/, or figures/smoke/ for PROFILE=smoke); the wall time of each goes to

@@ -1,7 +1,8 @@
 """Launchers (paperlib.launch): Ray tasks on fake GPUs, retries that resume, and a figure whose
 rows are the same bytes under Ray as in this process. A local Ray with 2 CPUs and 2 fake GPUs
 stands in for a GPU machine: Ray hands out the GPU ids it was told of, which is all these tests
-read. One Ray serves every test of the module (its start is the slow part)."""
+read. One Ray serves every test (conftest.py; its start is the slow part); the tests that use it
+are marked slow, with the launcher's use on GPU clusters in mind: `make test-all` runs them."""
 import json
 import os
 import signal
@@ -45,22 +46,12 @@ def test_folder_state_reads_queued_running_and_done_from_the_run_folder(tmp_path
     assert folder_state(run)[0] == "done"
 
 
-@pytest.fixture(scope="module")
-def ray_with_two_fake_gpus():
-    ray = pytest.importorskip("ray")
-    # the task functions below live in this test module, which workers cannot import: send them
-    # by value
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 def _visible_devices(_):
     time.sleep(1.5)  # long enough for the tasks to hold their GPUs at the same time
     return os.environ.get("CUDA_VISIBLE_DEVICES")
 
 
+@pytest.mark.slow
 def test_a_figure_under_ray_gives_the_same_rows_as_in_this_process(ray_with_two_fake_gpus,
                                                                     tmp_path):
     """What notebook 03 does with -p launcher ray: its runs as Ray tasks (here on CPUs), each
@@ -77,11 +68,13 @@ def test_a_figure_under_ray_gives_the_same_rows_as_in_this_process(ray_with_two_
         assert rows["sequential"] == rows["ray"], f"{figure}: the launchers' rows differ"
 
 
+@pytest.mark.slow
 def test_one_gpu_tasks_get_distinct_gpus(ray_with_two_fake_gpus):
     seen = RayLauncher(gpus_per_task=1).map(_visible_devices, [0, 1])
     assert sorted(seen) == ["0", "1"]
 
 
+@pytest.mark.slow
 def test_four_quarter_gpu_tasks_share_one_gpu(ray_with_two_fake_gpus):
     seen = RayLauncher(gpus_per_task=0.25).map(_visible_devices, [0, 1, 2, 3])
     assert len(set(seen)) == 1 and seen[0] in ("0", "1")
@@ -105,6 +98,7 @@ def _train(out_dir, steps=STEPS):
     return result.status
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_retried_and_resumes_to_the_metrics_of_a_run_here(
         ray_with_two_fake_gpus, tmp_path):
     ray = ray_with_two_fake_gpus
@@ -141,6 +135,7 @@ def _long_train(out_dir):
     return _train(out_dir, steps=4 * STEPS)  # long enough that none ends before the interrupt
 
 
+@pytest.mark.slow
 def test_ctrl_c_cancels_the_tasks_and_each_running_run_leaves_a_checkpoint(
         ray_with_two_fake_gpus, tmp_path):
     folders = [tmp_path / "a", tmp_path / "b", tmp_path / "c"]  # 2 CPUs: "c" waits in the queue

@@ -657,7 +657,6 @@ def _ddp_worker(rank: int, world_size: int, port: int, state: dict, out_path: st
         dist.destroy_process_group()
 
 
-@pytest.mark.slow
 def test_two_shards_on_one_process_match_two_rank_gloo_ddp_with_plain_bn(tmp_path):
     import socket
 

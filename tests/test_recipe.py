@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from helpers import synthetic_loaders
+from helpers import synthetic_loaders, tiny_cnn
 from paperlib.data import DeviceLoader, NormStats, synthetic_split
 from paperlib.errors import ConfigError, OutputDirError
 from paperlib.experiment import make_model
@@ -66,7 +66,7 @@ def _state(model):
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory, one_thread):
     train, val, make_loader, drawn = _counted_data()
-    model = make_model("resnet8", seed=0)
+    model = tiny_cnn(seed=0)
     before = _state(model)
     rng = torch.get_rng_state()
     out = tmp_path_factory.mktemp("recipe")
@@ -172,7 +172,7 @@ def test_each_step_is_read_back_from_its_files_as_a_table_and_a_figure(searched)
 def test_a_finished_recipe_folder_is_not_overwritten_unless_asked(searched):
     train, val, _, _ = _counted_data(n_train=64)
     with pytest.raises(OutputDirError, match="overwrite"):
-        run_recipe(make_model("resnet8"), train, val, out_dir=searched.out, steps=STEPS,
+        run_recipe(tiny_cnn(), train, val, out_dir=searched.out, steps=STEPS,
                    log=None)
     assert json.loads((searched.out / "recipe.json").read_text()) == searched.doc
 
@@ -194,7 +194,7 @@ def test_a_plan_below_one_range_test_per_run_is_refused_with_the_budget_that_wou
 class NaNModel(torch.nn.Module):
     def __init__(self):
         super().__init__()
-        self.net = make_model("resnet8")
+        self.net = tiny_cnn()
 
     def forward(self, x):
         return self.net(x) * float("nan")
@@ -211,18 +211,18 @@ def _recipe(model, train, val, out, **kwargs):
 
 BAD_INPUTS = {  # case: (call(train, val, out), what the message must say)
     "nan loss": (lambda t, v, out: _recipe(NaNModel(), t, v, out), "first batch"),
-    "empty train loader": (lambda t, v, out: _recipe(make_model("resnet8"), _empty_dataloader(),
+    "empty train loader": (lambda t, v, out: _recipe(tiny_cnn(), _empty_dataloader(),
                                                      v, out), "train loader yielded no batches"),
-    "empty val loader": (lambda t, v, out: _recipe(make_model("resnet8"), t, [], out),
+    "empty val loader": (lambda t, v, out: _recipe(tiny_cnn(), t, [], out),
                          "val loader yielded no images"),
-    "budget too small": (lambda t, v, out: _recipe(make_model("resnet8"), t, v, out,
+    "budget too small": (lambda t, v, out: _recipe(tiny_cnn(), t, v, out,
                                                    search_images=3000), r"search_images >= \d+"),
-    "default budget too small": (lambda t, v, out: _recipe(make_model("resnet8"), t, v, out,
+    "default budget too small": (lambda t, v, out: _recipe(tiny_cnn(), t, v, out,
                                                            steps=100), "the default 20%"),
     "unknown model": (lambda t, v, out: recipe_from_names("synthetic", "resnet9000", out_dir=out),
                       "unknown model 'resnet9000'"),
     "re-batching a plain iterable": (lambda t, v, out: _recipe(
-        make_model("resnet8"), [t.batch(i) for i in range(4)], v, out, batch_size=2 * BATCH),
+        tiny_cnn(), [t.batch(i) for i in range(4)], v, out, batch_size=2 * BATCH),
         "cannot be re-batched"),
 }
 
@@ -247,7 +247,7 @@ def _tensor_dataloader(n=512):
 
 def test_a_given_batch_size_rebuilds_a_dataloader_scales_the_lr_and_checks_it(tmp_path):
     _, val = synthetic_loaders(n_train=64, n_test=100)
-    model = make_model("resnet8", seed=1)
+    model = tiny_cnn(seed=1)
     recipe = run_recipe(model, _tensor_dataloader(), val, out_dir=tmp_path, steps=400,
                         search_images=8000, batch_size=2 * BATCH, log=None, **SMALL_GRIDS)
     step = json.loads((tmp_path / "batch_size.json").read_text())
@@ -283,7 +283,7 @@ def test_without_a_batch_size_the_probe_takes_the_largest_batch_that_fits(tmp_pa
     monkeypatch.setattr(module, "_can_probe", lambda source: True)  # as on CUDA
     monkeypatch.setattr(module, "_fits", lambda model, x, y, batch, bf16: batch <= 2 * BATCH)
     _, val = synthetic_loaders(n_train=64, n_test=100)
-    recipe = run_recipe(make_model("resnet8"), _tensor_dataloader(), val, out_dir=tmp_path,
+    recipe = run_recipe(tiny_cnn(), _tensor_dataloader(), val, out_dir=tmp_path,
                         steps=400, search_images=15000, log=None, **SMALL_GRIDS)
     step = json.loads((tmp_path / "batch_size.json").read_text())
     assert [t["batch_size"] for t in step["measured"]["probe"]["tried"]] == [32, 64]

@@ -160,7 +160,6 @@ def test_bad_arguments_name_the_parameter():
         fit(tiny_model(), train, steps=5, lr=0.1, optimizer="adam")
 
 
-@pytest.mark.slow
 def test_short_real_run_on_a_cifar10_subset_learns(tmp_path):
     from paperlib.experiment import make_data, make_model
     root = real_data_root()
