@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Every package's exact version and hashes (pip-tools, from pyproject.toml): `make lock` makes it
+LOCK := requirements.lock
+PIP := $(PY) -m pip --disable-pip-version-check
 PROFILE ?= small
 
 NOTEBOOKS := 01_lr_range_test 02_fig5_super_convergence 03_fig8_cyclical_momentum 04_fig15_cifar100
@@ -14,16 +17,28 @@ DATASET_04 ?= cifar100
 # auto: bf16 on CUDA and on CPUs with native bf16, else fp32; fp32 is Smith's arithmetic
 PRECISION ?= auto
 
-.PHONY: setup test test-all figures estimate plan report benchmark lab clean
+.PHONY: setup lock test test-all figures estimate plan report benchmark lab clean
 
 # Executed and checked notebooks never hold a progress bar (paperlib/progress.py).
 test test-all figures: export PAPERLIB_PROGRESS = 0
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The locked packages, each checked against the lock's hashes, then this project on top of them
+# (editable, no dependencies of its own to resolve).
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,ray]'
+	$(PIP) install --quiet --require-hashes -r $(LOCK)
+	$(PIP) install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Refresh the lock from pyproject.toml's ranges (the newest versions they admit, for Linux x86_64
+# and Python 3.11), and environment.yml from the lock. pip-tools is a tool of this target only.
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet pip-tools
+	$(PY) -m piptools compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	  --no-emit-index-url --no-emit-find-links --extra test --extra ray --output-file $(LOCK) pyproject.toml
+	$(PY) scripts/environment_yml.py
 
 # The tests but those marked slow (real subprocesses, Ray, the paper profile's steps), the
 # fused-runs check over 8 steps (4 runs fused against the same runs apart, compared after every

@@ -1,9 +1,16 @@
-"""Where a result came from: code version, packages, device, time. Goes into every JSON sidecar."""
+"""Where a result came from: code version, packages, device, time. Goes into every JSON sidecar.
+
+The environment is recorded as the hash of requirements.lock (every package's exact version, made
+by `make lock`) and whether the installed packages are the locked ones: a figure made a year from
+now in another environment says so, package by package.
+"""
 from __future__ import annotations
 
 import datetime as _dt
 import functools
+import hashlib
 import platform
+import re
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -11,6 +18,7 @@ from pathlib import Path
 import torch
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+LOCK = PROJECT_ROOT / "requirements.lock"
 _PACKAGES = ("paperlib", "torch", "torchvision", "numpy", "pandas", "matplotlib", "seaborn")
 
 
@@ -20,6 +28,7 @@ def provenance(device: str | torch.device | None = None) -> dict:
         "git_commit": git_commit(),
         "git_dirty": git_dirty(),
         "packages": package_versions(),
+        "environment_lock": environment_lock(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "device": device_name(device),
@@ -47,6 +56,34 @@ def package_versions() -> dict:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+def locked_versions(path: Path = LOCK) -> dict[str, str]:
+    """{package: version} as requirements.lock pins them (names normalised as pip does)."""
+    pins = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", path.read_text(), re.M)
+    return {_normalised(name): version for name, version in pins}
+
+
+@functools.cache
+def environment_lock() -> dict | None:
+    """The lock's sha256 and how the installed packages compare with it: "as locked", or the
+    packages whose installed version differs (None where the checkout has no lock)."""
+    if not LOCK.exists():
+        return None
+    differ = []
+    for name, version in locked_versions().items():
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed = None
+        if installed is None or installed.split("+")[0] != version.split("+")[0]:
+            differ.append(f"{name} {installed or 'absent'} (lock {version})")
+    return {"file": LOCK.name, "sha256": hashlib.sha256(LOCK.read_bytes()).hexdigest(),
+            "installed": "as locked" if not differ else "differs: " + ", ".join(differ)}
+
+
+def _normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def device_name(device: str | torch.device | None = None) -> str:
