@@ -79,3 +79,21 @@ def test_the_plan_says_why_a_job_stands_alone():
     assert [g.members for g in groups] == [(0, 1), (2,)]
     assert [g.stepper for g in groups] == ["stacked", "eager"]
     assert groups[0].why == "" and "momentum or weight decay (None)" in groups[1].why
+
+
+def test_outside_the_engine_nothing_imports_its_loop_or_steppers():
+    """The engine's surface is paperlib.engine: loop.py and steppers.py are its inside (tests may
+    reach in; the library, scripts and benchmarks may not)."""
+    import re
+    root = Path(__file__).resolve().parents[1]
+    pattern = re.compile(r"(?:from|import)\s+(?:paperlib|\.+)?\.?engine\.(?:loop|steppers)\b"
+                         r"|from\s+\.(?:loop|steppers)\s+import")
+    offenders = []
+    for folder in ("paperlib", "scripts", "benchmarks"):
+        for path in (root / folder).rglob("*.py"):
+            if path.parent.name == "engine" and path.parent.parent.name == "paperlib":
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if pattern.search(line):
+                    offenders.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
