@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from .errors import ConfigError
 
-OPTIMIZERS = ("sgd", "nesterov", "caffe-sgd", "caffe-nesterov")
+OPTIMIZERS = ("sgd", "nesterov", "caffe-sgd", "caffe-nesterov", "adam", "adamw")
 Coefficient = float | Tensor  # one value for every tensor, or one per fused member ([N])
 
 
@@ -147,20 +147,27 @@ class CaffeSGD(_RuleSGD):
     caffe, state_key = True, "velocity"
 
 
-def make_optimizer(kind: str, param_groups, *, lr: float = 0.1, momentum: float = 0.9,
+def make_optimizer(kind: str, param_groups, *, lr: float = 0.1, momentum: float | None = 0.9,
                    weight_decay: float = 0.0) -> torch.optim.Optimizer:
     """Build one of OPTIMIZERS over `param_groups` (a module, an iterable of tensors or of groups).
 
     Groups may carry `lr_mult` and `decay_mult` (Caffe's per-blob multipliers); the schedule
     adapter `schedules.set_hparams` honours them when it writes lr and weight decay each step.
+    "adam" and "adamw" are torch's; their momentum is beta1 (beta2 0.999), which cyclical
+    momentum schedules drive as SGD's. momentum None: 0 for SGD, torch's 0.9 for Adam.
     """
     if isinstance(param_groups, nn.Module):
         param_groups = param_groups.parameters()
     if kind not in OPTIMIZERS:
         raise ConfigError(f"optimizer {kind!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
+    groups = [_listed(g) for g in param_groups]  # generators would be used up by the check below
+    if kind in ("adam", "adamw"):
+        adam = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
+        return adam(groups, lr=lr, betas=(0.9 if momentum is None else momentum, 0.999),
+                    weight_decay=weight_decay)
+    momentum = momentum or 0.0
     if kind == "nesterov" and momentum <= 0:
         raise ConfigError(f"momentum ({momentum}) must be > 0 for optimizer 'nesterov'")
-    groups = [_listed(g) for g in param_groups]  # generators would be used up by the check below
     rule = CaffeSGD if kind.startswith("caffe-") else SGD
     return rule(groups, lr=lr, momentum=momentum, weight_decay=weight_decay,
                 nesterov=kind.endswith("nesterov"))
@@ -181,6 +188,8 @@ def rule_of(optimizer) -> dict | None:
     object whose groups share one Nesterov flag) and the state key of its velocity; None for any
     other optimizer, whose update sgd_update does not write."""
     if isinstance(optimizer, str):
+        if optimizer in ("adam", "adamw"):
+            return None
         caffe, nesterov = optimizer.startswith("caffe-"), optimizer.endswith("nesterov")
     elif isinstance(optimizer, _RuleSGD):
         flags = {bool(g["nesterov"]) for g in optimizer.param_groups}

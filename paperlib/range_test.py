@@ -221,7 +221,7 @@ class DivergenceWatch:
 def lr_range_test(model: torch.nn.Module, train, sweep: Sweep, *, momentum=0.9,
                   weight_decay=None, optimizer="sgd", test=None, every: Every | None = None,
                   stop: Divergence | None = Divergence(), out=None,
-                  compute: Compute | None = None, progress: bool | None = None
+                  compute: Compute | None = None, loss=None, progress: bool | None = None
                   ) -> RangeTestResult:
     """Sweep the lr as `sweep` says; the model (and a given optimizer) is left as it was.
 
@@ -230,14 +230,15 @@ def lr_range_test(model: torch.nn.Module, train, sweep: Sweep, *, momentum=0.9,
     test: evaluated every `every.eval` updates (default: 20 points over the sweep); Smith reads
     the range test off the test loss. every.log (default 10) is how often `stop` is consulted.
     stop: the divergence rule (None: never stop early; a NaN/inf loss always stops).
-    out, compute: as for `fit`. The folder's settings include the sweep's (lr_min, lr_max, mode,
+    out, compute, loss: as for `fit` (any batch, any loss; the rules read the loss). The
+    folder's settings include the sweep's (lr_min, lr_max, mode,
     divergence factor, smoothing, eval_every, log_every), so resuming with any of them changed
     is refused. The model is left as it was in every case, also after a resume (which loads
     the checkpoint into it) and after a RunInterrupted.
     """
     job = range_test_job(model, train, sweep, momentum=momentum, weight_decay=weight_decay,
                          optimizer=optimizer, test=test, every=every, stop=stop, out=out,
-                         compute=compute)
+                         compute=compute, loss=loss)
     user_optimizer = optimizer if isinstance(optimizer, torch.optim.Optimizer) else None
     with preserved_state(model, user_optimizer):
         # alone and eager: the model and optimizer handed in are the ones the sweep trains
@@ -248,7 +249,7 @@ def lr_range_test(model: torch.nn.Module, train, sweep: Sweep, *, momentum=0.9,
 def range_test_job(model: torch.nn.Module, train, sweep: Sweep, *, momentum=0.9,
                    weight_decay=None, optimizer="sgd", test=None, every: Every | None = None,
                    stop: Divergence | None = Divergence(), out=None,
-                   compute: Compute | None = None) -> Job:
+                   compute: Compute | None = None, loss=None) -> Job:
     """The training run a range test is (the same engine with another schedule) as a Job;
     lr_range_test's arguments. The job trains `model` itself: lr_range_test restores it
     afterwards, a Job does not. `range_test_result(job, result)` reads the run back."""
@@ -264,7 +265,7 @@ def range_test_job(model: torch.nn.Module, train, sweep: Sweep, *, momentum=0.9,
     return Job(model=model, train=train, steps=sweep.run_steps, lr=sweep.schedule(),
                momentum=momentum, weight_decay=weight_decay, optimizer=optimizer, test=test,
                every=every, out=folder, compute=compute or Compute(),
-               should_stop=None if stop is None else stop.watch())
+               should_stop=None if stop is None else stop.watch(), loss=loss)
 
 
 def _sweep_settings(sweep: Sweep, stop: Divergence | None, every: Every) -> dict:
@@ -326,8 +327,11 @@ def suggest_smith(result: RangeTestResult) -> dict:
         loss = test["loss"].rolling(3, center=True, min_periods=1).mean().to_numpy()
         i = int(np.nanargmin(loss))
         lr_max, basis = float(test["lr"].iloc[i]), "test loss"
-        acc = test["accuracy"].rolling(3, center=True, min_periods=1).mean().to_numpy()
-        lr_best_acc = float(test["lr"].iloc[int(np.nanargmax(acc))])
+        acc = test["accuracy"].astype(float).rolling(3, center=True,
+                                                      min_periods=1).mean().to_numpy()
+        # no accuracy where the task does not classify (a regression, a step function's loss)
+        lr_best_acc = (float(test["lr"].iloc[int(np.nanargmax(acc))])
+                       if np.isfinite(acc).any() else None)
     else:
         train = result.train
         if train.empty:

@@ -60,10 +60,19 @@ def test_caffe_and_torch_sgd_agree_at_constant_lr_and_differ_when_it_changes():
 
 def test_optimizer_arguments_are_checked():
     w = torch.zeros(1, requires_grad=True)
-    with pytest.raises(ConfigError, match="optimizer 'adamw' is unknown"):
-        make_optimizer("adamw", [w])
+    with pytest.raises(ConfigError, match="optimizer 'lamb' is unknown"):
+        make_optimizer("lamb", [w])
     with pytest.raises(ConfigError, match="momentum"):
         CaffeSGD([w], lr=0.1, momentum=1.0)
+
+
+def test_adam_and_adamw_take_the_momentum_as_beta1_and_keep_beta2():
+    w = torch.zeros(1, requires_grad=True)
+    for kind, rule in (("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW)):
+        opt = make_optimizer(kind, [w], lr=1e-3, momentum=0.85, weight_decay=0.01)
+        assert type(opt) is rule and opt.param_groups[0]["betas"] == (0.85, 0.999)
+        assert opt.param_groups[0]["weight_decay"] == 0.01
+        assert make_optimizer(kind, [w], momentum=None).param_groups[0]["betas"][0] == 0.9
 
 
 def test_groups_given_as_generators_keep_their_parameters():

@@ -281,7 +281,8 @@ def test_recipe_from_names_trains_the_final_1cycle_run_on_a_copy(tmp_path):
 def test_without_a_batch_size_the_probe_takes_the_largest_batch_that_fits(tmp_path, monkeypatch):
     from paperlib.recipe import search as module
     monkeypatch.setattr(module, "_can_probe", lambda source: True)  # as on CUDA
-    monkeypatch.setattr(module, "_fits", lambda model, x, y, batch, bf16: batch <= 2 * BATCH)
+    monkeypatch.setattr(module, "_fits", lambda model, first, batch, objective, compute:
+                        batch <= 2 * BATCH)
     _, val = synthetic_loaders(n_train=64, n_test=100)
     recipe = run_recipe(tiny_cnn(), _tensor_dataloader(), val, out_dir=tmp_path,
                         steps=400, search_images=15000, log=None, **SMALL_GRIDS)

@@ -156,8 +156,10 @@ def test_bad_arguments_name_the_parameter():
         fit(tiny_model(), train, steps=5, lr=0.1, compute=Compute(precision="fp8"))
     with pytest.raises(ConfigError, match="log_every"):
         Every(log=0)
-    with pytest.raises(ConfigError, match="optimizer"):
-        fit(tiny_model(), train, steps=5, lr=0.1, optimizer="adam")
+    with pytest.raises(ConfigError, match="optimizer 'lamb' is unknown"):
+        fit(tiny_model(), train, steps=5, lr=0.1, optimizer="lamb")
+    with pytest.raises(ConfigError, match="loss must be None, a criterion"):
+        fit(tiny_model(), train, steps=5, lr=0.1, loss="mse")
 
 
 def test_short_real_run_on_a_cifar10_subset_learns(tmp_path):

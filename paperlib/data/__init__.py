@@ -6,6 +6,7 @@ does augmentation and normalisation there. ``batch(step)`` depends on nothing bu
 so a resumed run sees exactly the batches it would have seen.
 
 Layout, each module importing only those above it in this list:
+  * ``batches``: the forms a batch may take (pairs, several inputs, dicts) and moving them;
   * ``splits``: ImageSplit, the in-memory split everything passes around, with
     ``stratified_subset`` and ``synthetic_split``;
   * ``decode``: CIFAR's file formats (pickles, image folders, archives) into arrays;
@@ -16,6 +17,7 @@ Import from ``paperlib.data`` itself; the module split is not part of the interf
 """
 from __future__ import annotations
 
+from . import batches
 from .decode import DATASETS, SPLITS
 from .loader import (AUGMENTATIONS, CROP_PADDING, NORMALIZATIONS, DeviceLoader, LoaderBatches,
                      NormStats, crop_and_flip)
@@ -24,6 +26,6 @@ from .splits import IMAGE_SHAPE, ImageSplit, stratified_subset, synthetic_split
 
 __all__ = [
     "AUGMENTATIONS", "CROP_PADDING", "DATASETS", "IMAGE_SHAPE", "NORMALIZATIONS", "SPLITS",
-    "DeviceLoader", "ImageSplit", "NormStats", "cache_root", "crop_and_flip", "data_root",
-    "load_split", "stratified_subset", "synthetic_split",
+    "DeviceLoader", "ImageSplit", "LoaderBatches", "NormStats", "batches", "cache_root",
+    "crop_and_flip", "data_root", "load_split", "stratified_subset", "synthetic_split",
 ]

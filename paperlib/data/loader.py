@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from .batches import to_device
 from .splits import ImageSplit
 
 AUGMENTATIONS = ("none", "flip", "crop-flip")
@@ -240,8 +241,9 @@ class DeviceLoader:
 
 
 class LoaderBatches:
-    """Adapts any iterable of (inputs, targets) batches, e.g. a torch DataLoader, to the
-    `batch(step)` interface of `fit` and `lr_range_test`.
+    """Adapts any iterable of batches (a torch DataLoader; any form paperlib.data.batches
+    takes: pairs, several inputs and a target, dicts) to the `batch(step)` interface of `fit`
+    and `lr_range_test`.
 
     Batches are drawn in order and the iterable is restarted when it runs out. Unlike
     `data.DeviceLoader`, the batch at a step depends on how many were drawn before, so a run fed
@@ -257,15 +259,15 @@ class LoaderBatches:
             if self._iterator is None:
                 self._iterator = iter(self.batches)
             try:
-                x, y = next(self._iterator)
+                batch = next(self._iterator)
                 break
             except StopIteration:
                 self._iterator = None
         else:
             raise ConfigError("the batch iterable is empty; give it at least one batch")
         if self.device is not None:
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-        return x, y
+            batch = to_device(batch, self.device, non_blocking=True)
+        return batch
 
     def __iter__(self):
         return iter(self.batches)

@@ -13,6 +13,10 @@ belong together travel as small option objects:
   or overwrites; `config` is recorded in run.json and is part of what a resume must match;
 - `Compute`: precision ("auto" | "fp32" | "bf16"), channels_last and torch.compile.
 
+A Job takes any batch and any loss (`loss`: a criterion or a step function; batches.py says
+which forms), and resolves once whether its inputs go channels_last: only where asked and the
+model has convolutions, so a tabular or text model never meets a 4-D memory format.
+
 `Job.fusion_key()` is the one rule for which runs can train as one stacked model; it reads what
 the runs are (architecture, batch, update rule, cadence, the test set's fingerprint), never an
 object's identity, so a plan made of stand-in jobs (the estimate's) groups as the real ones do.
@@ -32,6 +36,7 @@ from ..device import model_device, resolve_precision
 from ..errors import ConfigError
 from ..optim import OPTIMIZERS, rule_of
 from ..schedules import constant
+from .objective import Objective
 
 FINISHED = ("completed", "diverged", "stopped")  # run.json statuses a resume has nothing to add to
 
@@ -98,8 +103,9 @@ class Folder:
 @dataclass(frozen=True)
 class Compute:
     """How the arithmetic runs. precision "auto" is bf16 on CUDA and on CPUs with native bf16
-    (paperlib.device); channels_last is faster for these convnets on both devices (CPU: +18% for
-    resnet20, benchmarks/throughput.py); compile trains through torch.compile (runs alone only)."""
+    (paperlib.device); channels_last is faster for convnets on both devices (CPU: +18% for
+    resnet20, benchmarks/throughput.py) and applies only to a model with convolutions (its 4-D
+    inputs); compile trains through torch.compile (runs alone only)."""
 
     precision: str = "auto"
     channels_last: bool = True
@@ -136,7 +142,7 @@ class Job:
     """
 
     model: nn.Module
-    train: Any                   # .batch(step) -> (inputs, targets); .batch_size lets it fuse
+    train: Any                   # .batch(step) -> a batch (batches.py); .batch_size lets it fuse
     steps: int
     lr: Any
     momentum: Any = 0.9
@@ -149,8 +155,11 @@ class Job:
     compute: Compute = Compute()
     should_stop: Callable[[list[float]], bool] | None = None
     per_image: int = 0
+    loss: Any = None             # None | criterion (output, target) | step fn (model, batch)
     device: torch.device = field(init=False)
     precision: str = field(init=False)  # "fp32" or "bf16", resolved on `device`
+    channels_last: bool = field(init=False)  # asked for, and the model has convolutions
+    objective: Objective = field(init=False)  # how a batch becomes the loss
 
     def __post_init__(self):
         if not isinstance(self.steps, int) or isinstance(self.steps, bool) or self.steps < 1:
@@ -182,6 +191,9 @@ class Job:
                                       "a plain function")
         set_(self, "device", model_device(self.model))
         set_(self, "precision", resolve_precision(self.compute.precision, self.device))
+        set_(self, "channels_last", bool(self.compute.channels_last) and any(
+            isinstance(m, nn.modules.conv._ConvNd) for m in self.model.modules()))
+        set_(self, "objective", Objective(self.loss))
 
     @property
     def bf16(self) -> bool:
@@ -209,10 +221,13 @@ class Job:
                                                     or self.weight_decay is None):
             return ("it keeps its optimizer's own momentum or weight decay (None), which a "
                     "fused step does not read")
+        if not self.objective.default:
+            return ("its loss is not the cross-entropy on (inputs, targets) that a fused step "
+                    "computes")
         if self.compute.compile:
             return "it trains through torch.compile"
-        if not self.compute.channels_last:
-            return "channels_last is off"
+        if not self.channels_last:
+            return "its model has no convolutions, or channels_last is off"
         if self.test is not None and getattr(self.test, "fingerprint", None) is None:
             return "its test set has no fingerprint to tell it is the others'"
         return None
@@ -273,8 +288,10 @@ class Job:
                 "momentum": describe_schedule(self.momentum),
                 "weight_decay": describe_schedule(self.weight_decay),
                 "optimizer": type(optimizer).__name__, "precision": self.precision,
-                "channels_last": bool(self.compute.channels_last),
-                "compile": self.compute.compile, **(self.out.config if self.out else {})}
+                "channels_last": self.channels_last, "compile": self.compute.compile,
+                # only a loss of the user's: the paper's runs (the default) resume as they were
+                **({"loss": self.objective.describe()} if not self.objective.default else {}),
+                **(self.out.config if self.out else {})}
 
 
 def describe_schedule(schedule):

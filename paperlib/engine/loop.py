@@ -67,16 +67,18 @@ class RunInterrupted(KeyboardInterrupt):
 def fit(model: torch.nn.Module, train, *, steps: int, lr, momentum=0.9, weight_decay=None,
         optimizer="sgd", test=None, every: Every | None = None, out=None,
         compute: Compute | None = None,
-        should_stop: Callable[[list[float]], bool] | None = None,
+        should_stop: Callable[[list[float]], bool] | None = None, loss=None,
         progress: bool | None = None) -> RunResult:
     """Train `model` for `steps` updates on batches `train.batch(step)`; see Job for the
-    arguments. `out` (a path or a Folder) keeps metrics.csv, run.json and checkpoints; with
-    Folder(path, resume=True) the run continues from its newest checkpoint. A run alone always
-    steps eagerly, with the model and optimizer given (fit_many may fuse).
+    arguments (`loss`: None for cross-entropy, a criterion (output, target) -> loss, or a
+    StepLoss (model, batch) -> loss). `out` (a path or a Folder) keeps metrics.csv, run.json
+    and checkpoints; with Folder(path, resume=True) the run continues from its newest
+    checkpoint. A run alone always steps eagerly, with the model and optimizer given (fit_many
+    may fuse).
     """
     job = Job(model=model, train=train, steps=steps, lr=lr, momentum=momentum,
               weight_decay=weight_decay, optimizer=optimizer, test=test, every=every or Every(),
-              out=out, compute=compute or Compute(), should_stop=should_stop)
+              out=out, compute=compute or Compute(), should_stop=should_stop, loss=loss)
     return train_group([job], "eager", progress=progress)[0]
 
 
@@ -143,13 +145,13 @@ class _Loop:
     def open(self, stack: contextlib.ExitStack) -> None:
         """Build each run's optimizer, lock its folder, and resume or reload it."""
         for i, job in enumerate(self.jobs):
-            if job.compute.channels_last:
+            if job.channels_last:
                 job.model.to(memory_format=torch.channels_last)
             optimizer = job.optimizer
             if isinstance(optimizer, str):
                 hp = job.hparams(0)
                 optimizer = make_optimizer(optimizer, param_groups(job.model), lr=hp["lr"],
-                                           momentum=hp["momentum"] or 0.0)
+                                           momentum=hp["momentum"])
             self.optimizers[i], self.settings[i] = optimizer, job.settings(optimizer)
             if job.out is None:
                 self.todo.append(i)
@@ -254,7 +256,7 @@ class _Loop:
             for b, (step, logged, batch) in enumerate(self.pending):
                 loss = losses[b][k]
                 rows.append({"step": step, "split": "train", **logged[k], "loss": loss,
-                             "accuracy": correct[b][k] / batch})
+                             "accuracy": None if batch is None else correct[b][k] / batch})
                 if not math.isfinite(loss):
                     finite = [r for r in self.rows[i] + rows
                               if r["split"] == "train" and math.isfinite(r["loss"])]

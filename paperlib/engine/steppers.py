@@ -40,64 +40,96 @@ from ..device import model_device, resolve_precision
 from ..errors import ConfigError
 from ..optim import multiplied, rule_of, sgd_update
 from ..schedules import set_hparams
+from ..data import batches
+from .objective import Objective, call, classifies, logits_of, scalar_loss
 from .job import Job
 
 
 @dataclass
 class Score:
-    """One member's evaluation: mean cross-entropy and accuracy, and (where asked) per test
-    image, in the test set's order, whether it was right and its loss."""
+    """One member's evaluation: its mean loss and accuracy (None where the task does not
+    classify), and (where asked) per test image, in the test set's order, whether it was right
+    and its loss."""
 
     loss: float
-    accuracy: float
+    accuracy: float | None
     correct: np.ndarray | None = None
     image_loss: np.ndarray | None = None
 
 
 @torch.no_grad()
 def score_members(forward, test, *, members: int, device: torch.device, bf16: bool,
-                  per_image: bool = False) -> list[Score]:
-    """Score `members` models on one ordered pass of `test`: forward(x) gives their logits
-    [members, B, classes]. Losses are summed per batch in fp32 and over batches in float64.
-    The caller puts the models in eval mode."""
+                  objective: Objective = Objective(), per_image: bool = False) -> list[Score]:
+    """Score `members` models on one ordered pass of `test`: forward(inputs) gives their
+    outputs, one per member (a stacked model's [members, B, classes] logits, or [output] of a
+    model alone). The loss is the run's own (objective): cross-entropy summed per batch in fp32
+    over every target (each token of a sequence) and over batches in float64; a criterion's or
+    a step function's mean weighted by the batch's samples. The caller puts the models in eval
+    mode."""
     loss_sum = torch.zeros(members, device=device, dtype=torch.float64)
     hits = torch.zeros(members, device=device, dtype=torch.int64)
     rights, losses = [], []
-    count = 0
-    for x, y in test:
+    weight = targets = 0
+    for batch in test:
+        batch = batches.to_device(batch, device)
+        if objective.kind == "step":  # the function runs the forward pass of a model alone
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                loss = scalar_loss(objective.loss(forward, batch))
+            n = batches.size(batch)
+            loss_sum[0] += loss * n
+            weight += n
+            continue
+        inputs, target = batches.split(batch)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = forward(x)
+            outputs = forward(inputs)
+        samples = batches.size(batch)
         for i in range(members):
-            loss_sum[i] += F.cross_entropy(logits[i].float(), y, reduction="sum")
-        right = logits.argmax(-1) == y
-        hits += right.sum(1)
-        if per_image:
-            rights.append(right)
-            losses.append(F.cross_entropy(logits.float().flatten(0, 1), y.repeat(members),
-                                          reduction="none").view(members, -1))
-        count += len(y)
-    if count == 0:
-        raise ConfigError("the evaluation loader yielded no batches; give it at least one image")
-    scores = [Score(loss / count, hit / count)
+            total, counted = objective.summed(outputs[i], target, samples)
+            loss_sum[i] += total
+        weight += counted
+        logits = [logits_of(output) for output in outputs]
+        if classifies(logits[0], target):
+            right = torch.stack([lg.argmax(-1) == target for lg in logits])
+            hits += right.flatten(1).sum(1)
+            targets += target.numel()
+            if per_image and target.dim() == 1:
+                rights.append(right)
+                losses.append(torch.stack([F.cross_entropy(lg.float(), target, reduction="none")
+                                           for lg in logits]))
+    if weight == 0:
+        raise ConfigError("the evaluation loader yielded no batches; give it at least one sample")
+    scores = [Score(loss / weight, hit / targets if targets else None)
               for loss, hit in zip(loss_sum.tolist(), hits.tolist())]
-    if per_image:
+    if rights:
         right, loss = torch.cat(rights, 1).cpu().numpy(), torch.cat(losses, 1).cpu().numpy()
         for i, score in enumerate(scores):
             score.correct, score.image_loss = right[i], loss[i]
     return scores
 
 
-def evaluate(model: nn.Module, loader, *, precision: str = "auto") -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of `model` over one ordered pass of `loader`."""
+def evaluate(model: nn.Module, loader, *, precision: str = "auto",
+             loss=None) -> tuple[float, float | None]:
+    """Mean loss (the Job's: cross-entropy by default, or `loss`, as Job takes it) and accuracy
+    (None where the task does not classify) of `model` over one ordered pass of `loader`."""
     device = model_device(model)
+    objective = Objective(loss)
     was_training = model.training
     model.eval()
     try:
-        (score,) = score_members(lambda x: model(x)[None], loader, members=1, device=device,
-                                 bf16=resolve_precision(precision, device) == "bf16")
+        (score,) = score_members(_alone(model, objective), loader, members=1, device=device,
+                                 bf16=resolve_precision(precision, device) == "bf16",
+                                 objective=objective)
     finally:
         model.train(was_training)
     return score.loss, score.accuracy
+
+
+def _alone(model: nn.Module, objective: Objective):
+    """score_members' forward for a model alone: the model itself for a step function (which
+    runs the forward pass), else its output as a list of one member's."""
+    if objective.kind == "step":
+        return model
+    return lambda inputs: [call(model, inputs)]
 
 
 class EagerStepper:
@@ -114,31 +146,33 @@ class EagerStepper:
         self.job.model.train()
 
     def step(self, step: int, hparams: list[dict], losses: torch.Tensor,
-             correct: torch.Tensor) -> int:
+             correct: torch.Tensor) -> int | None:
         """Train one step; its loss and correct count go into losses[0] and correct[0] (device
-        tensors: nothing is read back). Returns the step's batch size."""
+        tensors: nothing is read back). Returns the number of targets its accuracy is over
+        (None where the task does not classify)."""
         job = self.job
         set_hparams(self.optimizer, **hparams[0])
-        x, y = job.train.batch(step)
-        if job.compute.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(job.device.type, dtype=torch.bfloat16, enabled=job.bf16):
-            logits = self.forward(x)
-        loss = F.cross_entropy(logits.float(), y)
+        batch = batches.to_device(job.train.batch(step), job.device)
+        if job.channels_last:
+            batch = batches.channels_last(batch)
+        done = job.objective.compute(self.forward, batch, device_type=job.device.type,
+                                     bf16=job.bf16)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        done.loss.backward()
         self.optimizer.step()
-        losses[0] = loss.detach()
-        correct[0] = (logits.argmax(1) == y).sum()
-        return len(y)
+        losses[0] = done.loss.detach()
+        if not classifies(done.logits, done.target):
+            return None
+        correct[0] = (done.logits.argmax(-1) == done.target).sum()
+        return done.target.numel()
 
     def evaluate(self, test, per_image: bool = False) -> list[Score]:
         model = self.job.model
         model.eval()
         try:
-            return score_members(lambda x: model(x)[None], test, members=1,
+            return score_members(_alone(model, self.job.objective), test, members=1,
                                  device=self.job.device, bf16=self.job.bf16,
-                                 per_image=per_image)
+                                 objective=self.job.objective, per_image=per_image)
         finally:
             model.train(True)
 
@@ -230,7 +264,7 @@ class StackedStepper:
                                       device=device, dtype=dtype)
                       for k in ("lr", "momentum", "weight_decay")}
         self.t = torch.zeros((), dtype=torch.long, device=device)
-        x0 = first.train.batch(0)[0]
+        x0, _ = _pair(first.train.batch(0))
         self.xs = torch.empty((n, *x0.shape), dtype=x0.dtype, device=device)
         self.ys = torch.empty((n, x0.shape[0]), dtype=torch.long, device=device)
         self.step_loss = torch.zeros(n, device=device)
@@ -242,7 +276,7 @@ class StackedStepper:
 
     def _load(self, step: int) -> None:
         for i, job in enumerate(self.jobs):
-            x, y = job.train.batch(step)
+            x, y = _pair(job.train.batch(step))
             self.xs[i].copy_(x)
             self.ys[i].copy_(y)
 
@@ -283,8 +317,9 @@ class StackedStepper:
     def evaluate(self, test, per_image: bool = False) -> list[Score]:
         self.model.train(False)
         try:
-            return score_members(lambda x: self.model(x, shared=True), test, members=self.n,
-                                 device=self.device, bf16=self.bf16, per_image=per_image)
+            return score_members(lambda inputs: self.model(*inputs, shared=True), test,
+                                 members=self.n, device=self.device, bf16=self.bf16,
+                                 per_image=per_image)
         finally:
             self.model.train(True)
 
@@ -305,6 +340,17 @@ class StackedStepper:
                     t[i].zero_()
             for table in self.table.values():
                 table[:, i] = 0.0
+
+
+def _pair(batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fused step's batch: one input tensor and its class targets (the default objective
+    Job.fusion_key admits; anything else trains alone)."""
+    inputs, target = batches.split(batch)
+    if len(inputs) != 1 or not isinstance(inputs[0], torch.Tensor) \
+            or not isinstance(target, torch.Tensor):
+        raise ConfigError("a fused group takes (inputs, targets) batches of two tensors: give "
+                          "these runs Execution(fuse='off')")
+    return inputs[0], target
 
 
 class CapturedStepper(StackedStepper):

@@ -69,11 +69,10 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 from .. import io
 from ..device import model_device, resolve_device, resolve_precision
-from ..engine import preserved_state, rng_state, set_rng_state
+from ..engine import Compute, Objective, preserved_state, rng_state, set_rng_state
 from ..errors import ConfigError
 from .budget import (DEFAULT_SEARCH_FRACTION, FINAL_EPOCHS, FRACTIONS, MIN_STEPS,
                      default_search_images, final_run, minimum_search_images, plan_search)
@@ -99,13 +98,20 @@ def run_recipe(model: torch.nn.Module, train, val, *, out_dir: str | Path, steps
                weight_decays=(1e-3, 1e-4, 1e-5, 1e-6), momenta=(0.9, 0.95, 0.97, 0.99),
                lr_range: tuple[float, float] | None = None, start_weight_decay: float = 1e-4,
                optimizer: str = "sgd", make_loader: Callable | None = None,
-               max_batch_size: int | None = None, precision: str = "auto",
-               train_final: bool = False, overwrite: bool = False,
-               log: Callable[[str], None] | None = print) -> Recipe:
+               max_batch_size: int | None = None, precision: str = "auto", loss=None,
+               compute: Compute | None = None, train_final: bool = False,
+               overwrite: bool = False, log: Callable[[str], None] | None = print) -> Recipe:
     """Run Smith's §5 search on `model` and write its record into `out_dir` (see the module doc).
 
-    train: a DeviceLoader, a torch DataLoader, or a re-iterable of (inputs, targets) batches;
-    val: an iterable of (inputs, targets) batches, the test set Smith reads the curves off.
+    train: a DeviceLoader, a torch DataLoader, or a re-iterable of batches, in any form the
+    engine takes (pairs, several inputs and a target, dicts: paperlib.data.batches);
+    val: an iterable of such batches, the test set Smith reads the curves off.
+    loss: as for fit (None: cross-entropy, or the model's own loss where its output carries
+    one; a criterion (output, target) -> loss; a StepLoss (model, batch) -> loss); every run,
+    the first-batch check and the batch probe use it. compute: as for fit (precision "auto"
+    unless `precision` says otherwise; channels_last only for a model with convolutions).
+    optimizer: one of paperlib.optim.OPTIMIZERS (SGD by default, as Smith; "adamw" drives
+    beta1 as the momentum).
     steps: the length of the final training, in updates at train's batch size; the default
     budget is DEFAULT_SEARCH_FRACTION of its images.
     batch_size: the final batch; None keeps train's on the CPU and probes the largest that fits
@@ -118,7 +124,11 @@ def run_recipe(model: torch.nn.Module, train, val, *, out_dir: str | Path, steps
     train_final: also train a copy of the model with the recipe (folder `final`).
     """
     device = model_device(model) if device is None else resolve_device(device)
-    precision = resolve_precision(precision, device)  # once: "fp32" or "bf16" from here on
+    compute = compute or Compute(precision=precision)
+    # once: "fp32" or "bf16" from here on, for every run and probe
+    compute = Compute(precision=resolve_precision(compute.precision, device),
+                      channels_last=compute.channels_last, compile=compute.compile)
+    objective = Objective(loss)
     source = Source(train, make_loader, device)
     val = Evaluated(val, device)
     source.check_not_empty()
@@ -127,6 +137,7 @@ def run_recipe(model: torch.nn.Module, train, val, *, out_dir: str | Path, steps
         lr_range = (0.0, SMITH_TOP_LR * source.batch_size / SMITH_TOP_BATCH)
     settings = _check_settings(steps, seeds, momenta, weight_decays, lr_range,
                                start_weight_decay, optimizer, batch_size, max_batch_size)
+    settings["loss"] = objective.describe() or "cross-entropy"
     if batch_size is not None and batch_size != source.batch_size:
         source.check_rebatchable(batch_size)
     default = search_images is None
@@ -135,9 +146,9 @@ def run_recipe(model: torch.nn.Module, train, val, *, out_dir: str | Path, steps
     plan = plan_search(search_images, source.batch_size, seeds=seeds, momenta=momenta,
                        weight_decays=weight_decays, final_batch=batch_size, default=default)
     work = copy.deepcopy(model).to(device)
-    _check_first_loss(work, source, precision)
+    _check_first_loss(work, source, objective, compute)
     search = Search(work, source, val, plan, settings, out_dir=Path(out_dir),
-                    precision=precision, log=log or (lambda line: None))
+                    compute=compute, loss=loss, log=log or (lambda line: None))
     from ..runs import RunDir
     rng = rng_state()
     try:
@@ -211,15 +222,16 @@ def _check_settings(steps, seeds, momenta, weight_decays, lr_range, start_wd, op
             "optimizer": optimizer}
 
 
-def _check_first_loss(work: torch.nn.Module, source: Source, precision: str) -> None:
-    """One forward pass on the first batch: a model that is NaN before any update would make
-    every reading below meaningless, so it is refused at once."""
-    x, y = source.first_batch()
-    bf16 = precision == "bf16"
+def _check_first_loss(work: torch.nn.Module, source: Source, objective: Objective,
+                      compute: Compute) -> None:
+    """One forward pass on the first batch, through the loss every run will take: a model that
+    is NaN before any update would make every reading below meaningless, so it is refused at
+    once."""
+    batch = source.first_batch()
     with preserved_state(work), torch.no_grad():
         work.train()
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = F.cross_entropy(work(x).float(), y)
+        loss = objective.compute(work, batch, device_type=source.device.type,
+                                 bf16=compute.precision == "bf16").loss
     if not torch.isfinite(loss):
         raise ConfigError(f"the model's loss is {loss.item()} on the first batch, before any "
                           "update: fix its initialisation or the inputs' scale, then rerun")

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from .. import io
-from ..engine import Compute, Every, Folder, RunResult, fit, preserved_state
+from ..data import batches
+from ..device import model_device
+from ..engine import Compute, Every, Folder, Objective, RunResult, fit, preserved_state
 from ..errors import ConfigError
 from ..range_test import (RangeTestResult, Sweep, diagnose, lr_range_test, suggest_smith,
                           suggest_valley)
@@ -38,9 +39,10 @@ class Search:
     """Steps a-d on one working copy of the model; each step returns its StepRecord."""
 
     def __init__(self, work, source: Source, val: Evaluated, plan: dict, settings: dict, *,
-                 out_dir: Path, precision: str, log):
+                 out_dir: Path, compute: Compute, loss, log):
         self.work, self.source, self.val, self.plan = work, source, val, plan
-        self.settings, self.out_dir, self.precision, self.log = settings, out_dir, precision, log
+        self.settings, self.out_dir, self.compute, self.log = settings, out_dir, compute, log
+        self.loss, self.objective = loss, Objective(loss)
         self.seed = settings["seeds"][0]
         self.records: list[StepRecord] = []
         self.probe_images = 0
@@ -232,14 +234,13 @@ class Search:
         base = self.source.batch_size
         cap = min(self.source.size or math.inf, max_batch_size or math.inf,
                   self.plan["batch_size_images"] // (MIN_STEPS + 2))
-        x, y = self.source.first_batch()
+        first = self.source.first_batch()
         tried, fits = [], base
-        bf16 = self.precision == "bf16"
         with preserved_state(self.work):
             self.work.train()
             batch = base * 2
             while batch <= cap:
-                ok = _fits(self.work, x, y, batch, bf16)
+                ok = _fits(self.work, first, batch, self.objective, self.compute)
                 self.probe_images += batch
                 tried.append({"batch_size": batch, "fits": ok})
                 if not ok:
@@ -257,7 +258,7 @@ class Search:
                   every=Every(log=min(50, recipe.steps), eval=max(1, recipe.steps // 20)),
                   out=Folder(self.out_dir / "final", overwrite=overwrite,
                              config={"recipe": recipe.handoff()}),
-                  compute=Compute(self.precision), progress=False)
+                  compute=self.compute, loss=self.loss, progress=False)
         self.log(f"recipe final: {run.status} after {run.steps_done} steps, test accuracy "
                  f"{run.final_test_accuracy():.4f}")
         return final_model, run
@@ -268,7 +269,7 @@ class Search:
                              momentum=momentum, weight_decay=wd,
                              optimizer=self.settings["optimizer"], test=self.val,
                              every=Every(log=min(10, n), eval=max(1, n // EVALS_PER_RANGE_TEST)),
-                             compute=Compute(self.precision), progress=False)
+                             compute=self.compute, loss=self.loss, progress=False)
 
     def _short_run(self, batch, n, lr, momentum, wd, eval_every) -> RunResult:
         with preserved_state(self.work):
@@ -278,7 +279,7 @@ class Search:
     def _fit(self, loader, n, lr, momentum, wd, optimizer, eval_every) -> RunResult:
         return fit(self.work, loader, steps=n, lr=lr, momentum=momentum, weight_decay=wd,
                    optimizer=optimizer, test=self.val, every=Every(log=min(10, n), eval=eval_every),
-                   compute=Compute(self.precision), progress=False)
+                   compute=self.compute, loss=self.loss, progress=False)
 
     def _save(self, record: StepRecord, frame: pd.DataFrame) -> None:
         """The step's data and figure, each written atomically; its JSON follows in _step,
@@ -296,22 +297,21 @@ def _can_probe(source: Source) -> bool:
     return source.device.type == "cuda" and source.kind != "iterable"
 
 
-def _fits(model, x, y, batch: int, bf16: bool) -> bool:
-    """One forward and backward pass at `batch` (the first batch repeated); False on OOM."""
-    reps = math.ceil(batch / len(y))
-    xb = x.repeat(reps, *([1] * (x.dim() - 1)))[:batch]
-    yb = y.repeat(reps)[:batch]
+def _fits(model, first, batch: int, objective: Objective, compute: Compute) -> bool:
+    """One forward and backward pass at `batch` (the first batch's samples repeated), through
+    the loss the runs take; False on OOM."""
+    grown = batches.repeated(first, batch)
     try:
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = F.cross_entropy(model(xb).float(), yb)
-        loss.backward()
+        objective.compute(model, grown, device_type=model_device(model).type,
+                          bf16=compute.precision == "bf16").loss.backward()
         return True
     except torch.cuda.OutOfMemoryError:
         return False
     finally:
         model.zero_grad(set_to_none=True)
-        del xb, yb
+        del grown
         torch.cuda.empty_cache()
+
 
 
 # -- readings ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ..data import LoaderBatches
+from ..data import LoaderBatches, batches
 from ..errors import ConfigError
 
 
@@ -20,9 +20,9 @@ class _Counted:
         self.inner, self.counter, self.offset = inner, counter, offset
 
     def batch(self, step: int):
-        x, y = self.inner.batch(step + self.offset)
-        self.counter[0] += len(y)
-        return x, y
+        batch = self.inner.batch(step + self.offset)
+        self.counter[0] += batches.size(batch)
+        return batch
 
 
 class Source:
@@ -49,9 +49,9 @@ class Source:
             self.kind = "factory"
 
     def check_not_empty(self) -> None:
-        x, y = self.first_batch()
+        batch = self.first_batch()
         if self.batch_size is None:
-            self.batch_size = len(y)
+            self.batch_size = batches.size(batch)
 
     def first_batch(self):
         """The first training batch, charged to the budget (the NaN check trains on nothing,
@@ -60,14 +60,16 @@ class Source:
             return self._first
         source = self.train if hasattr(self.train, "batch") else LoaderBatches(self.train)
         try:
-            x, y = source.batch(0)
+            batch = source.batch(0)
         except ConfigError:
             raise ConfigError("the train loader yielded no batches: give it at least one "
                               "(inputs, targets) batch") from None
-        if len(y) == 0:
-            raise ConfigError("the train loader's first batch is empty: give batches of >= 1 image")
-        self.preflight_images += len(y)
-        self._first = x.to(self.device), y.to(self.device)
+        n = batches.size(batch)
+        if n == 0:
+            raise ConfigError("the train loader's first batch is empty: give batches of >= 1 "
+                              "sample")
+        self.preflight_images += n
+        self._first = batches.to_device(batch, self.device)
         return self._first
 
     def check_rebatchable(self, batch_size: int) -> None:
@@ -111,13 +113,13 @@ class Evaluated:
         self.val, self.device, self.images = val, device, 0
 
     def __iter__(self):
-        for x, y in self.val:
-            self.images += len(y)
-            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        for batch in self.val:
+            self.images += batches.size(batch)
+            yield batches.to_device(batch, self.device, non_blocking=True)
 
     def check_not_empty(self) -> None:
-        for _, y in self.val:
-            if len(y):
+        for batch in self.val:
+            if batches.size(batch):
                 return
         raise ConfigError("the val loader yielded no images: give it at least one (inputs, "
                           "targets) batch to read the test loss from")
