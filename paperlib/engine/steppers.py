@@ -41,7 +41,7 @@ from ..errors import ConfigError
 from ..optim import multiplied, rule_of, sgd_update
 from ..schedules import set_hparams
 from ..data import batches
-from .objective import Objective, call, classifies, logits_of, scalar_loss
+from .objective import Objective, bf16_autocast, call, classifies, logits_of, scalar_loss
 from .job import Job
 
 
@@ -73,14 +73,14 @@ def score_members(forward, test, *, members: int, device: torch.device, bf16: bo
     for batch in test:
         batch = batches.to_device(batch, device)
         if objective.kind == "step":  # the function runs the forward pass of a model alone
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            with bf16_autocast(device.type, bf16):
                 loss = scalar_loss(objective.loss(forward, batch))
             n = batches.size(batch)
             loss_sum[0] += loss * n
             weight += n
             continue
         inputs, target = batches.split(batch)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        with bf16_autocast(device.type, bf16):
             outputs = forward(inputs)
         samples = batches.size(batch)
         for i in range(members):
