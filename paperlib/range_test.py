@@ -393,4 +393,10 @@ def diagnose(result: RangeTestResult) -> list[str]:
             notes.append("the loss never fell by 5%: range too high, too short, or a flat curve")
     if result.test.empty:
         notes.append("no test evaluations: Smith's rule fell back to the train loss")
+    reading = suggest_smith(result)["lr_max"]
+    start = result.settings.get("lr_min", 0.0)
+    if reading is not None and reading <= start:
+        notes.append(f"Smith's reading is the sweep's first lr ({reading:g}): no lr in the "
+                     "range lowered the loss; start the sweep lower, or check the model and "
+                     "data (the valley rule's reading is beside it)")
     return notes

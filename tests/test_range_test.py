@@ -350,3 +350,14 @@ def test_a_weight_decay_sweep_keeps_each_run_in_its_own_folder(tmp_path):
                                out=Folder(tmp_path, resume=True))
     for a, b in zip(results, again):
         pd.testing.assert_frame_equal(a.metrics, b.metrics, check_exact=True)
+
+
+def test_a_reading_at_the_sweeps_first_lr_is_flagged_not_passed_on_silently():
+    import pandas as pd
+    rows = [{"step": s, "split": "train", "lr": 0.1 * s, "momentum": 0.9, "weight_decay": 0.0,
+             "loss": 1.0 + s, "accuracy": 0.1} for s in range(8)]
+    rows += [{"step": s, "split": "test", "lr": 0.1 * (s - 1), "momentum": 0.9,
+              "weight_decay": 0.0, "loss": 1.0 + s, "accuracy": 0.1} for s in (1, 3, 5, 7)]
+    result = RangeTestResult(pd.DataFrame(rows), "linear", "stopped", {"lr_min": 0.0})
+    assert result.suggest()["smith"]["lr_max"] == 0.0
+    assert any("the sweep's first lr (0)" in note for note in result.suggest()["diagnostics"])
