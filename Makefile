@@ -17,7 +17,7 @@ DATASET_04 ?= cifar100
 # auto: bf16 on CUDA and on CPUs with native bf16, else fp32; fp32 is Smith's arithmetic
 PRECISION ?= auto
 
-.PHONY: setup lock test test-all figures estimate plan report benchmark lab clean
+.PHONY: setup lock test test-all notebooks figures estimate plan report benchmark lab clean
 
 # Executed and checked notebooks never hold a progress bar (paperlib/progress.py).
 test test-all figures: export PAPERLIB_PROGRESS = 0
@@ -58,6 +58,18 @@ test-all: $(STAMP)
 	$(PY) benchmarks/fused_check.py
 	rm -rf runs/smoke
 	$(NBVAL)
+
+# Re-execute the committed notebooks with their own parameters (the smoke profile), as nbval
+# compares them: each through papermill into build/, copied over the committed one once it has
+# finished. After a change to paperlib or a notebook, before committing.
+notebooks: $(STAMP)
+	rm -rf runs/smoke
+	@mkdir -p build
+	@for nb in 01_lr_range_test 02_fig5_super_convergence 03_fig8_cyclical_momentum 04_fig15_cifar100 05_disciplined_recipe; do \
+	  echo "papermill notebooks/$$nb.ipynb (smoke)"; \
+	  PAPERLIB_PROGRESS=0 $(PY) -m papermill notebooks/$$nb.ipynb build/$$nb.ipynb --no-progress-bar || exit 1; \
+	  cp build/$$nb.ipynb notebooks/$$nb.ipynb; \
+	done
 
 # Runs every notebook with papermill into reports/<profile>/ (each notebook writes its figures,
 # CSVs and JSONs to figures/, or figures/smoke/ for PROFILE=smoke); the wall time of each goes to
