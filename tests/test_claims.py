@@ -14,7 +14,7 @@ from paperlib.paper.claims import (ALPHA, CONTRADICTED, EFFECT_AT, FIG15B_MARGIN
                                    LAST_K, NOT_TESTABLE, REPRODUCED, TOWARDS_WELCH, claims_fig5,
                                    claims_fig8,
                                    claims_fig15b, fisher_more, gap, last_k_readings, mean_of,
-                                   t975, t_ppf, t_sf, trend_p, trend_weights, welch_df)
+                                   t_ppf, t_sf, trend_p, trend_weights, welch_df)
 from paperlib.paper.profiles import runs_for
 
 PAPER_SCALE = {"steps": 10_000, "batch_size": 1000}  # Fig 5's runs in full: 10 M images

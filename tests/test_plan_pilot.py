@@ -36,9 +36,9 @@ _SEEN: dict = {}
 
 
 def runs_per_curve(base, key: str, grid) -> tuple[np.ndarray, np.ndarray]:
-    """At each pilot SD of `grid` (cached per key and grid): the fresh runs per curve the final lock would fix (the plan
-    at that SD, then final_seeds within the budget), and the n a plan that counted the pilot's
-    runs would read (its 80%-power n, never below the pilot's)."""
+    """At each pilot SD of `grid` (cached per key and grid): the fresh runs per curve the final
+    lock would fix (the plan at that SD, then final_seeds within the budget), and the n a plan
+    that counted the pilot's runs would read (its 80%-power n, never below the pilot's)."""
     if (key, grid[0]) in _SEEN:
         return _SEEN[key, grid[0]]
     figure = P.design(key).figure
@@ -113,6 +113,6 @@ def test_a_pilot_a_plan_on_its_spread_and_fresh_runs_keep_each_direction_within_
     assert max(got["fresh"]) <= ONE_WAY, got
     assert len(fresh) > 1  # the plan did move with the pilot
     if key == "fig5a" and sds == [1, 4.6]:
-        # the pilot's runs counted in the final n: 3.4% each way (and 3.13% / 3.20% with equal
-        # SDs under the rule of 5c4138d)
+        # the pilot's runs counted in the final n: 3.5% and 3.6% per direction
+        # (scripts/claims_stress.py --pilot 40000)
         assert min(got["counted"]) > ONE_WAY, got

@@ -4,9 +4,10 @@ A replication's claims table is read as a list of yes and no, so each verdict ha
 statistician would sign: on runs with no effect, each of the two verdicts comes out in at most
 2.5% of sets of runs, under the noise each rule assumes and under the noise a real GPU day has
 (unequal spreads, heavy tails, diverged runs, correlated evaluations, models that disagree image
-by image: tests/test_claims_calibration.py draws such sets and counts, per direction); a claim the runs cannot
-reach says so rather than guessing. paperlib.paper.plan turns the same rules round: how many runs
-per curve would decide each claim, measured on a pilot and locked before the runs.
+by image: tests/test_claims_calibration.py draws such sets and counts, per direction); a claim
+the runs cannot reach says so rather than guessing. paperlib.paper.plan turns the same rules
+round: how many runs per curve would decide each claim, measured on a pilot and locked before the
+runs.
 
 Each `claims_<figure>` takes the runs' summary rows (replicate.FigureResult.runs, or the JSON
 written beside the CSV), the tidy metrics where a rule reads evaluations, the network the runs
@@ -83,7 +84,8 @@ __all__ = [
     "SMITH_FIG1A_LR", "SMITH_FIG1A_LOSS", "SMITH_FIG15A_WINDOW", "SMITH_FIG8B_LAST3",
     "SMITH_FIG15B_LAST3",
     "t_sf", "t_ppf", "t975", "fisher_more",
-    "TOWARDS_WELCH", "satterthwaite", "contrast_dof", "welch_df", "p_noise", "decide", "two_sided", "with_counts", "PairP",
+    "TOWARDS_WELCH", "satterthwaite", "contrast_dof", "welch_df", "p_noise", "decide",
+    "two_sided", "with_counts", "PairP",
     "pair_p", "all_of", "all_pairs", "best_p", "order_p", "equal_p", "below_p", "trend_p",
     "trend_weights", "accuracy_floor",
     "window_means", "turn_p", "turn_from", "image_variance",

@@ -11,13 +11,15 @@ two paths agree).
 
 Degrees of freedom (`contrast_dof`): a contrast of curve means, each with its own spread, is read
 with Student's t at a df between Hsu's bound (the fewest runs - 1, which never errs above ALPHA
-whatever the spreads) and Welch-Satterthwaite's estimate (which erred in 2.77% of null sets per
-direction for a gap at 4 runs per curve with SDs 4.6x apart, 2.88% for Fig 8b's trend at 4 runs
-with SDs 1 to 10 along the batch sizes, and 3.08% for a gap between 20 runs and 4 at equal SDs):
-TOWARDS_WELCH of the way from the first to the second, and Hsu's bound itself where a curve has 2
-runs. Calibrated by exact integration over the two sample variances of a gap (runs per curve
-3-40, SD ratios 1-3,000: at most 2.499% per direction) and by simulation of Fig 8b's trend (SD
-patterns and run counts of tests/test_claims_calibration.py: at most 2.48%).
+whatever the spreads, but at 4 runs per curve and equal spreads errs in only 0.95% of null sets
+per direction) and Welch-Satterthwaite's estimate (which erred in 2.77% per direction for a gap
+at 4 runs per curve with SDs 5.2x apart, 2.93% for Fig 8b's trend at 4 runs with SDs 1 to 10
+along the batch sizes, and 3.08% for a gap between 4 runs and 20 at equal SDs): TOWARDS_WELCH of
+the way from the first to the second, and Hsu's bound itself where a curve has 2 runs. Calibrated
+by exact integration over a gap's two sample variances (runs per curve 2-40, SD ratios 1-3,000:
+at most 2.500% per direction, the limit as one SD dwarfs the other; 1.22% at 4 runs and equal
+SDs) and by simulation of Fig 8b's trend (200,000 sets per pattern of SDs, 3-8 runs: at most
+2.48%), scripts/claims_stress.py --dof.
 
 Divergence: a run that diverged is its own outcome. Each pair of curves is compared twice, on the
 completed runs' numbers and on the divergence counts (fisher.fisher_more, exact), and where any

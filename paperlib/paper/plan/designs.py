@@ -153,8 +153,8 @@ _TBS15 = sorted(FIG15B)
 FIG15B_GAP = max(FIG15B.values()) - min(FIG15B.values())
 _DIP = list(C.window_means(C.SMITH_FIG1A_LR, C.SMITH_FIG1A_LOSS, C.WINDOWS["fig1a_dip"]))
 _WD = (1e-4, 1e-3, 1e-5, 1e-6)  # Fig 5b's curves, the claimed best first
-_COLLAPSE = ("WD 1e-3 collapses (Fig 5b, 0.10): drawn as every run diverging, where the best-of "
-             "has only the counts to go on")
+_COLLAPSE = "WD 1e-3 collapses (Fig 5b, 0.10): drawn as every run diverging"
+_COUNTS = _COLLAPSE + ", where the best-of has only the counts to go on"
 _STATED = "; ".join([NO_IMAGES, "no run diverges (none of Smith's did, SETTINGS.md §4)"])
 
 
@@ -197,7 +197,7 @@ DESIGNS = (
                rng, [FIG5B[wd] for wd in _WD], sigma, n, sims, higher=True, diverge=c.diverge,
                images=c.images),
            conditions=Conditions(diverge=(0.0, 1.0, 0.0, 0.0),
-                                 source="; ".join([NO_IMAGES, _COLLAPSE])),
+                                 source="; ".join([NO_IMAGES, _COUNTS])),
            curves=("wd", _WD)),
     Design("fig8a_order", "fig8a", "final test loss 0.95-0.85 < 0.9 < 0.85-0.95 (Fig 8a)",
            "0.345 < 0.36 < 0.385 (read off Fig 8a, SETTINGS.md §4)", "fig8a",
