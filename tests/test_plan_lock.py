@@ -172,6 +172,18 @@ def test_the_budget_is_the_pilot_locks_and_the_pilot_must_be_its_runs(pilot, tmp
         P.plan_from_pilot(pilot, sims=50, pilot_lock={**P.read_lock(), "stage": "final"})
 
 
+def test_the_plan_from_a_pilot_draws_the_image_term_its_claims_tables_measured(tmp_path):
+    folder = smoke_pilot(tmp_path / "pilot", figures=["fig8b"])
+    pd.DataFrame([{"key": "fig8b_trend", "images": 2.5e-7, "verdict": "inconclusive"}]).to_csv(
+        folder / "03_fig8_cyclical_momentum_claims.csv", index=False)
+    table, lock = P.plan_from_pilot(folder, sims=50)
+    row = table.set_index("claim").loc["fig8b_trend"]
+    assert row["images"] == 2.5e-7 and "from the claims table's per-image records" in (
+        row["conditions"])
+    assert {r["claim"]: r["images"] for r in lock["plan"]}["fig8b_trend"] == 2.5e-7
+    assert table.set_index("claim").loc["fig5a", "images"] == 0.0  # no pilot of it: stated
+
+
 def test_the_rules_hash_moves_with_code_and_frozen_numbers_and_not_with_prose(tmp_path,
                                                                              monkeypatch):
     copy = tmp_path / "claims"
