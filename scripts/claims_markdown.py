@@ -3,7 +3,8 @@ the claims CSVs the notebooks wrote, with Holm's adjustment over all of them and
 chance at the table's size, and the plan's table for a profile.
 
     python scripts/claims_markdown.py [figures/]                    # one row per claim and verdict
-    python scripts/claims_markdown.py --plan paper [HOURS] [RATE]   # runs that decide each claim
+    python scripts/claims_markdown.py --plan paper [HOURS] [RATE]   # runs that decide each claim,
+                                                                    # and the budget's fresh seeds
 """
 from __future__ import annotations
 
@@ -52,8 +53,8 @@ def plan(profile: str, hours: str | None = None, rate: str | None = None) -> int
     table = P.plan(profile, budget_hours=float(hours),
                    seconds_per_image=lambda figure: 1 / float(rate))
     print("| claim | Smith's effect | one run's noise (source; 95% interval, and the runs per "
-          "curve at its ends) | runs per curve now: power under Smith's numbers | runs per "
-          "curve for 80% power | what they cost |\n|---|---|---|---|---|---|")
+          "curve at its ends) | drawn with | runs per curve now: power under Smith's numbers | "
+          "runs per curve for 80% power | what they cost |\n|---|---|---|---|---|---|---|")
     for r in table.itertuples():
         now = f"{r.n_profile}: " + ("-" if pd.isna(r.power_profile) else f"{r.power_profile:.2f}")
         if r.alt and not pd.isna(r.power_alt_profile):
@@ -61,8 +62,13 @@ def plan(profile: str, hours: str | None = None, rate: str | None = None) -> int
         n80 = "-" if pd.isna(r.n_80) else f"{int(r.n_80)} (power {r.power_n_80:.2f})"
         if r.alt and not pd.isna(r.n_80_alt):
             n80 += f"; under {r.alt}: {int(r.n_80_alt)}"
-        cells = [f"{r.claim}: {r.statement}", r.effect, P.noise_text(r), now, n80, r.decision]
+        cells = [f"{r.claim}: {r.statement}", r.effect, P.noise_text(r), r.conditions or "-",
+                 now, n80, r.decision]
         print("| " + " | ".join(_cell(c) for c in cells) + " |")
+    from paperlib.paper.profiles import PILOT_SEEDS
+    print()
+    print(P.describe_plan(table, start={f: PILOT_SEEDS for f in table["figure"]},
+                          least=P.LEAST_SEEDS).splitlines()[-1])
     return 0
 
 

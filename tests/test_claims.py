@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from paperlib.paper.claims import (ALPHA, CONTRADICTED, EFFECT_AT, FIG15B_MARGIN, INCONCLUSIVE,
-                                   LAST_K, NOT_TESTABLE, REPRODUCED, claims_fig5, claims_fig8,
+                                   LAST_K, NOT_TESTABLE, REPRODUCED, TOWARDS_WELCH, claims_fig5,
+                                   claims_fig8,
                                    claims_fig15b, fisher_more, gap, last_k_readings, mean_of,
-                                   t975, t_ppf, t_sf, trend_p, trend_weights, welch_df)
+                                   t_ppf, t_sf, trend_p, trend_weights, welch_df)
 from paperlib.paper.profiles import runs_for
 
 PAPER_SCALE = {"steps": 10_000, "batch_size": 1000}  # Fig 5's runs in full: 10 M images
@@ -90,31 +91,38 @@ def test_a_replicated_mean_takes_its_replicates_spread_alone():
 
 
 def test_a_gap_counts_beyond_t_times_welchs_standard_error():
-    def curve(centre):  # 4 runs at centre ± 0.01: SE 0.00577, so a gap's is 0.00816, df 6
+    def curve(centre):  # 4 runs at centre ± 0.01: SE 0.00577, so a gap's is 0.00816
         return mean_of(pd.Series([centre + 0.01, centre - 0.01] * 2), accuracy=False,
                        test_images=None)
     means = {"a": curve(0.94), "b": curve(0.93), "far": curve(0.90)}
-    noise = 2.447 * math.sqrt(2) * 0.01 * math.sqrt(4 / 3) / 2  # t(97.5%, 6) x 0.00816 = 0.020
+    se = math.sqrt(2) * 0.01 * math.sqrt(4 / 3) / 2
+    df = 3 + TOWARDS_WELCH * (6 - 3)          # Hsu's 3, a fifth of the way to Welch's 6
+    noise = t_ppf(1 - ALPHA, df) * se          # 2.91 x 0.00816 = 0.024
     found = gap(means, "a", "b", higher=True)
-    assert f"+0.010, noise ±{noise:.3f}" in found.ours
-    assert found.p_r > ALPHA and found.p_c > ALPHA                         # 0.01 < 0.020
-    assert gap(means, "a", "far", higher=True).p_r < ALPHA                # 0.04 > 0.020
+    assert f"+0.010, noise ±{noise:.3f}" in found.ours and noise == pytest.approx(0.0237, abs=5e-4)
+    assert found.p_r > ALPHA and found.p_c > ALPHA                         # 0.01 < 0.024
+    assert gap(means, "a", "far", higher=True).p_r < ALPHA                # 0.04 > 0.024
     assert gap(means, "far", "a", higher=True).p_c < ALPHA
     assert gap(means, "far", "a", higher=False).p_r < ALPHA              # lower is the claim
 
 
-def test_a_gap_between_curves_of_3_runs_or_fewer_is_read_with_the_fewer_runs_minus_1_df():
+def test_a_gaps_df_is_a_fifth_of_the_way_from_hsus_to_welch_satterthwaites():
     a, b = [1.0, 1.2, 1.1], [0.5, 0.7, 0.6, 0.5, 0.7]
     means = {k: mean_of(pd.Series(v), accuracy=False, test_images=None)
              for k, v in (("a", a), ("b", b))}
-    se = math.hypot(np.std(a, ddof=1) / math.sqrt(3), np.std(b, ddof=1) / math.sqrt(5))
-    assert f"noise ±{t975(2) * se:.3f}" in gap(means, "a", "b", higher=True).ours
+    va, vb = np.var(a, ddof=1) / 3, np.var(b, ddof=1) / 5
+    welch = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 4)
+    df = 2 + 0.2 * (welch - 2)
+    assert f"noise ±{t_ppf(1 - ALPHA, df) * math.sqrt(va + vb):.3f}" in gap(
+        means, "a", "b", higher=True).ours
 
 
-def test_welch_degrees_of_freedom_follow_the_noisier_curve_and_a_known_error_adds_none():
-    assert float(welch_df(0.01, 1, 0.01, 1)) == pytest.approx(2)
-    assert float(welch_df(0.03, 1, 0.001, 1)) == pytest.approx(1, abs=0.01)
-    assert float(welch_df(0.01, 3, 0.01, math.inf)) == pytest.approx(12)
+def test_contrast_df_is_hsus_at_two_runs_and_a_known_error_adds_none():
+    assert float(welch_df(0.01, 1, 0.01, 1)) == 1          # a curve of 2 runs: Hsu's bound
+    assert float(welch_df(0.03, 1, 0.001, 30)) == 1
+    assert float(welch_df(0.01, 3, 0.01, 3)) == pytest.approx(3 + 0.2 * 3)
+    assert float(welch_df(0.03, 3, 0.0001, 3)) == pytest.approx(3, abs=0.01)  # one dominates
+    assert float(welch_df(0.01, 3, 0.01, math.inf)) == pytest.approx(3 + 0.2 * 9)
     assert float(welch_df(0.01, math.inf, 0.02, math.inf)) == math.inf
 
 
@@ -126,9 +134,10 @@ def test_the_trend_is_the_least_squares_slope_through_the_means_with_each_curves
     w = trend_weights(x)
     assert se == pytest.approx(math.sqrt(np.sum(w ** 2 * sds ** 2 / n)))
     terms = w ** 2 * sds ** 2 / n
-    assert df == pytest.approx(terms.sum() ** 2 / np.sum(terms ** 2 / (n - 1)))
-    # three runs or fewer on some curve: df = the fewest runs - 1, not Satterthwaite's
-    assert trend_p(means, sds ** 2, np.array([3, 5, 5, 5]), x)[4] == 2
+    welch = terms.sum() ** 2 / np.sum(terms ** 2 / (n - 1))
+    assert df == pytest.approx(4 + 0.2 * (welch - 4))
+    # a curve of 2 runs: df = 1, Hsu's bound, whatever the others
+    assert trend_p(means, sds ** 2, np.array([2, 5, 5, 5]), x)[4] == 1
 
 
 # --- Fig 5 ---------------------------------------------------------------------------------------
@@ -231,7 +240,9 @@ def test_one_diverged_run_no_longer_decides_a_comparison_and_is_counted_apart():
 
 
 def test_a_curve_whose_runs_all_diverge_loses_to_one_whose_runs_complete_given_enough_runs():
-    for n, verdict in ((4, INCONCLUSIVE), (6, REPRODUCED)):  # Fisher p: 1/70 (x2), 1/924 (x2)
+    # with no completed run the numbers give no test, so the counts decide at the full level:
+    # Fisher's p of 3 of 3 against 0 of 3 is 1/20, of 4 of 4 against 0 of 4 1/70
+    for n, verdict in ((3, INCONCLUSIVE), (4, REPRODUCED)):
         b = fig5b_runs((0.10, 0.92, 0.89, 0.90), n=n)
         b = diverge(b, np.isclose(b["wd"], 1e-3))
         rows = claims_fig5(fig5_runs(), b, model=SC)
@@ -379,7 +390,7 @@ def test_fig15b_margin_is_one_of_smiths_table_2_standard_deviations():
 
 
 @pytest.mark.parametrize("acc, spread, n, verdict", [
-    # 20 runs per TBS within ±0.002: each pair's 90% interval is ±0.0007 around its gap
+    # 20 runs per TBS within ±0.002: each pair's 95% interval is ±0.0008 around its gap
     ({256: 0.690, 512: 0.691, 1024: 0.689}, 0.002, 20, REPRODUCED),
     ({256: 0.62, 512: 0.691, 1024: 0.687}, 0.004, 4, CONTRADICTED),   # 0.07 off, beyond noise
     (TBS15, 0.004, 2, INCONCLUSIVE),        # two runs: intervals far wider than the margin
@@ -393,7 +404,8 @@ def test_fig15b_batch_sizes_equivalent_each_outcome(acc, spread, n, verdict):
     row = fig15b(tbs)
     assert row["verdict"] == verdict and "margin ±0.004" in row["ours"]
     if verdict == REPRODUCED:
-        assert "90% interval" in row["ours"]
+        assert "its 95% interval" in row["ours"]
+        assert "simultaneous over the 3 pairs" in row["effect"]
 
 
 @pytest.mark.parametrize("dataset, model, reason", [

@@ -84,3 +84,14 @@ def pair_terms(grouped: dict | None, keys: list, pairs) -> np.ndarray | None:
             return None
         out.append(v)
     return np.array(out)
+
+
+def per_curve(terms, weight: float) -> float | None:
+    """The disagreement as the variance it adds to one curve's mean, V / N, from a contrast's
+    terms (one per pair or one for a trend), each sum_c w_c^2 V / N under curves that disagree
+    alike (`weight`: sum_c w_c^2, 2 for a gap): their mean over `weight`. What the plan draws a
+    pilot's disagreement with (paperlib.paper.plan); None where there are no terms."""
+    if terms is None:
+        return None
+    terms = np.asarray(terms, float)
+    return float(np.mean(terms)) / weight if terms.size and np.isfinite(terms).all() else None

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .images import pair_terms
+from .images import pair_terms, per_curve
 from .rules import (ALPHA, accuracy_floor, all_of, all_pairs, best_p, below_p, equal_p, pair_p,
-                    t975, trend_p)
+                    t975, trend_p, trend_weights)
 from .student import t_ppf
 
 NO_SPREAD = "one run per curve: no spread of its own to read, so no verdict"
@@ -53,28 +53,36 @@ class Mean:
 class Finding:
     """What a test found: `ours` text, p_r and p_c (NaN: no estimate), the effect as text (an
     estimate with its 95% interval beside Smith's value), Smith's value inside that interval
-    (None: no interval or no value), and the fewest completed runs a curve had."""
+    (None: no interval or no value), the fewest completed runs a curve had, and the test images'
+    disagreement as the variance it adds to one curve's mean (None: not estimated; the plan
+    reads a pilot's from here, images.per_curve)."""
     ours: str
     p_r: float
     p_c: float
     effect: str
     inside: bool | None
     n: int
+    images: float | None = None
 
 
 def _fmt(x: float, scale: float) -> str:
     return f"{x:+.4f}" if scale < 0.01 else f"{x:+.3f}"
 
 
-def interval(estimate, se, df, smith=None, what: str = "") -> tuple[str, bool | None]:
-    """'<what> est, 95% interval [lo, hi]; Smith's s: inside' and whether s lies inside."""
+def interval(estimate, se, df, smith=None, what: str = "", among: int = 1
+             ) -> tuple[str, bool | None]:
+    """'<what> est, 95% interval [lo, hi]; Smith's s: inside' and whether s lies inside. `among`
+    > 1: the estimate is one of that many pairs, picked by the data (the largest gap), and the
+    interval is simultaneous over all of them (Bonferroni, t at 1 - ALPHA / among each way): an
+    ordinary 95% interval of the largest of 3 gaps covered its true value in 88% of sets."""
     if se is None or not np.isfinite(se) or not df or np.isnan(df):
         text = f"{what}{estimate:+.3f}; no interval (no spread to read)"
         return text + (f"; Smith's {smith:+.3f}" if smith is not None else ""), None
-    half = t975(float(df)) * float(se)
+    half = (t975(float(df)) if among == 1 else t_ppf(1 - ALPHA / among, float(df))) * float(se)
     lo, hi = estimate - half, estimate + half
     scale = max(abs(estimate), half, abs(smith or 0.0))
-    text = f"{what}{_fmt(estimate, scale)}, 95% interval [{_fmt(lo, scale)}, {_fmt(hi, scale)}]"
+    kind = "95% interval" if among == 1 else f"95% interval simultaneous over the {among} pairs"
+    text = f"{what}{_fmt(estimate, scale)}, {kind} [{_fmt(lo, scale)}, {_fmt(hi, scale)}]"
     if smith is None:
         return text + "; Smith gives no value", None
     inside = bool(lo <= smith <= hi)
@@ -188,7 +196,8 @@ def best_of(means: dict, target, *, higher: bool, smith: dict | None = None,
     ref = None if smith is None else (smith[target] - smith[closest]) * (1 if higher else -1)
     effect, inside = interval(float(g.diff[c]), float(g.se[c]), float(g.df[c]), ref,
                               f"{_name(target)} vs {_name(closest)} ")
-    return Finding(text, float(p_r), float(p_c), effect, inside, _fewest(means, keys))
+    return Finding(text, float(p_r), float(p_c), effect, inside, _fewest(means, keys),
+                   per_curve(extra, 2.0))
 
 
 def gap(means: dict, a, b, *, higher: bool, smith: dict | None = None,
@@ -231,13 +240,16 @@ def ordering(means: dict, order: list, *, higher: bool, smith: dict | None = Non
         effects.append(e)
         inside.append(ok)
     both = None if None in inside else all(inside)
-    return Finding(text, float(p_r), float(p_c), " | ".join(effects), both, _fewest(means, order))
+    return Finding(text, float(p_r), float(p_c), " | ".join(effects), both, _fewest(means, order),
+                   per_curve(extra_all, 2.0))
 
 
 def equivalence(means: dict, margin: float, *, smith: dict | None = None,
                 scores: dict | None = None) -> Finding:
-    """Are all curves within ±margin of each other? rules.equal_p (TOST over every pair; the
-    divergence counts may contradict). The effect: the widest pair's gap."""
+    """Are all curves within ±margin of each other? rules.equal_p (TOST over every pair: each
+    pair's 95% interval inside the margin; the divergence counts may contradict). The effect: the
+    widest pair's gap, with an interval simultaneous over all pairs (it was picked as the
+    widest)."""
     keys = sorted(means)
     pairs = all_pairs(len(keys))
     extra = pair_terms(scores, keys, pairs)
@@ -249,15 +261,18 @@ def equivalence(means: dict, margin: float, *, smith: dict | None = None,
     (i, j), diff, se, df = pairs[w], float(g.diff[w]), float(g.se[w]), float(g.df[w])
     text = f"largest gap {_name(keys[i])} - {_name(keys[j])}: {diff:+.3f}"
     if np.isfinite(se):
-        half = t_ppf(1 - 2 * ALPHA, df) * se
-        text += f", 90% interval [{diff - half:+.3f}, {diff + half:+.3f}] ({_basis(means, keys)})"
+        half = t975(df) * se
+        text += (f", its 95% interval [{diff - half:+.3f}, {diff + half:+.3f}] (every pair's "
+                 f"must lie inside the margin; {_basis(means, keys)})")
     else:
         text += f"; no noise estimate ({_basis(means, keys)})"
     text += (f"; margin ±{margin:.3f} (Table 2's SD, SETTINGS.md §6)" + _lost(means, keys)
              + _disagreement(extra))
     ref = None if smith is None else smith[keys[i]] - smith[keys[j]]
-    effect, inside = interval(diff, se, df, ref, f"{_name(keys[i])} - {_name(keys[j])} ")
-    return Finding(text, float(p_r), float(p_c), effect, inside, _fewest(means, keys))
+    effect, inside = interval(diff, se, df, ref, f"{_name(keys[i])} - {_name(keys[j])} ",
+                              among=len(pairs))
+    return Finding(text, float(p_r), float(p_c), effect, inside, _fewest(means, keys),
+                   per_curve(extra, 2.0))
 
 
 def collapse(m: Mean, threshold: float, smith: float | None = None) -> Finding:
@@ -281,7 +296,7 @@ def collapse(m: Mean, threshold: float, smith: float | None = None) -> Finding:
 def trend(means: dict, x: dict, *, smith: float | None = None, extra: float | None = None,
           unit: str = "") -> Finding:
     """A positive linear trend of the curves' means in x (rules.trend_p: the contrast with each
-    curve's own spread, Welch-Satterthwaite df or min n - 1 at 3 runs or fewer)."""
+    curve's own spread, read at rules.contrast_dof's df)."""
     keys = sorted(means, key=lambda k: x[k])
     a = _arrays(means, keys)
     var = np.array([(means[k].sd or math.nan) ** 2 for k in keys])
@@ -295,7 +310,9 @@ def trend(means: dict, x: dict, *, smith: float | None = None, extra: float | No
              + _lost(means, keys) + _disagreement(extra))
     text += "; reproduced means a positive trend, not Smith's monotone order"
     effect, inside = interval(float(contrast), float(se), float(df), smith, f"per {unit} ")
-    return Finding(text, float(p_r), float(p_c), effect, inside, int(n.min()))
+    weight = float(np.sum(trend_weights([x[k] for k in keys]) ** 2))
+    return Finding(text, float(p_r), float(p_c), effect, inside, int(n.min()),
+                   per_curve(None if extra is None else np.array([extra]), weight))
 
 
 def _name(key) -> str:

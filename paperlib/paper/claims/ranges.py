@@ -3,11 +3,11 @@ claims_fig15, which also gives Fig 15b's row from figures.py).
 
 Separate from figures.py because a range test is read differently from a training run: not at
 its end but at lr windows fixed before any run (smith.WINDOWS), sweep by sweep (sweeps.py). With
-several sweeps per curve the noise is their spread and a turn is a t-test across sweeps; with
-one sweep it is that sweep's own scatter, allowing for neighbouring evaluations correlated up to
-sweeps.RHO_MAX, and the row says so. Fig 15a compares weight decays by each sweep's mean loss
-in the window where Smith's three sweeps reach their lowest, so that no sweep's minimum is picked
-from its own noise (a noisier sweep's minimum sits lower by its noise alone).
+several sweeps per curve the noise is their spread and a turn is a t-test across sweeps; one
+sweep gives no verdict (sweeps.py says why), and the row says so. Fig 15a compares weight
+decays by each sweep's mean loss in the window where Smith's three sweeps reach their lowest, so
+that no sweep's minimum is picked from its own noise (a noisier sweep's minimum sits lower by its
+noise alone).
 """
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ from .noise import Finding, best_of, interval, mean_of
 from .smith import (FIG15B_MARGIN, LAST_K, SMITH_FIG1A_LOSS, SMITH_FIG1A_LR, SMITH_FIG15A_WINDOW,
                     WINDOWS)
 from .rules import p_noise, t975
-from .sweeps import RHO_MAX, one_sweep, turn_p, turn_p_one, window_means
+from .sweeps import turn_p, window_means
 
-ONE_SWEEP = (f"one sweep: its noise is its own scatter, allowing for neighbouring evaluations "
-             f"correlated up to {RHO_MAX} (AR(1)); more correlated ones would make it "
-             f"overconfident, and more sweeps would read the noise from their spread")
+ONE_SWEEP = ("one sweep: no spread between sweeps to read, so no verdict (its own scatter would "
+             "need an assumed correlation between neighbouring evaluations; with 2 or more "
+             "sweeps the noise is their spread)")
 
 
 def sweep_windows(metrics: pd.DataFrame, curve_mask, windows) -> dict:
@@ -42,8 +42,8 @@ def sweep_windows(metrics: pd.DataFrame, curve_mask, windows) -> dict:
 
 
 def _turn(found: dict, windows, status: dict, smith=None, *, rise_by_stop: bool) -> Finding:
-    """The turn rule on a curve's sweeps: across sweeps where two or more have every window, one
-    sweep's own scatter where one has; and (`rise_by_stop`) where every sweep stopped before the
+    """The turn rule on a curve's sweeps: across sweeps where two or more have every window, no
+    verdict where one has (ONE_SWEEP); and (`rise_by_stop`) where every sweep stopped before the
     last window (its loss above 4x its best, or diverged), the stop is the rise and the fall alone
     is tested, at the full ALPHA each way."""
     names = [w[0] for w in windows]
@@ -61,11 +61,14 @@ def _turn(found: dict, windows, status: dict, smith=None, *, rise_by_stop: bool)
         p_r, p_c, mean, se, df = turn_p(np.stack(list(full.values())))
         basis = f"t x SE across {len(full)} sweeps"
     else:
-        (r,) = full
-        p_r, p_c, mean, se, df = turn_p_one(*one_sweep(*found["evals"][r], windows))
-        basis, note = "one sweep's own scatter", "; " + ONE_SWEEP
+        (only,) = full.values()
+        mean = np.array([only[0] - only[1], only[2] - only[1]])
+        se, df = np.full(2, math.nan), np.zeros(2)
+        p_r = p_c = math.nan
+        basis, note = "one sweep", "; " + ONE_SWEEP
     if rise_given:
-        p_r, p_c = p_noise(mean[0], se[0], df[0]), p_noise(-mean[0], se[0], df[0])
+        if len(full) >= 2:
+            p_r, p_c = p_noise(mean[0], se[0], df[0]), p_noise(-mean[0], se[0], df[0])
         mean = np.array([mean[0], math.inf])
     seen = np.stack(list(found["means"].values()))
     every = [f"{names[i]} " + (f"{np.nanmean(seen[:, i]):.3f}" if not np.isnan(seen[:, i]).all()
@@ -107,8 +110,8 @@ def claims_fig1a(metrics: pd.DataFrame, runs: pd.DataFrame, *, lr_max: float,
                  model: str | None = None) -> list[dict]:
     """Rise (the 0-lr_max sweep, this project's): its mean test loss in WINDOWS["fig1a_rise"]
     (start, middle, end): the loss falls from the start to the middle and rises from the middle
-    to the end, each beyond the noise (sweeps.turn_p across sweeps, one sweep's own scatter where
-    there is one); a sweep that stopped (diverged, or its loss above 4x its best) before the end
+    to the end, each beyond the noise (sweeps.turn_p across sweeps; one sweep gives no verdict);
+    a sweep that stopped (diverged, or its loss above 4x its best) before the end
     window rose by that stop, if every sweep did. Contradicted: either difference reversed beyond
     the noise at ALPHA / 2. A claim about range tests in general (§4.1): any network.
     Dip (the 0-0.4 sweep, Fig 1a's box): the same rule below, inside and above lr 0.01-0.04

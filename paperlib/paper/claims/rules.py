@@ -9,11 +9,27 @@ needs. Kept here on arrays, with no tables and no text, the plan's power and the
 are one rule, not two that could drift apart (tests/test_claims_calibration.py checks that the
 two paths agree).
 
+Degrees of freedom (`contrast_dof`): a contrast of curve means, each with its own spread, is read
+with Student's t at a df between Hsu's bound (the fewest runs - 1, which never errs above ALPHA
+whatever the spreads, but at 4 runs per curve and equal spreads errs in only 0.95% of null sets
+per direction) and Welch-Satterthwaite's estimate (which erred in 2.77% per direction for a gap
+at 4 runs per curve with SDs 5.2x apart, 2.93% for Fig 8b's trend at 4 runs with SDs 1 to 10
+along the batch sizes, and 3.08% for a gap between 4 runs and 20 at equal SDs): TOWARDS_WELCH of
+the way from the first to the second, and Hsu's bound itself where a curve has 2 runs. Calibrated
+by exact integration over a gap's two sample variances (runs per curve 2-40, SD ratios 1-3,000:
+at most 2.500% per direction, the limit as one SD dwarfs the other; 1.22% at 4 runs and equal
+SDs) and by simulation of Fig 8b's trend (200,000 sets per pattern of SDs, 3-8 runs: at most
+2.48%), scripts/claims_stress.py --dof.
+
 Divergence: a run that diverged is its own outcome. Each pair of curves is compared twice, on the
 completed runs' numbers and on the divergence counts (fisher.fisher_more, exact), and where any
 run of the pair diverged each direction's ALPHA is split evenly between the two (Bonferroni: the
 pair's p is 2 min(p_metric, p_count)). Where none did, the numbers alone decide at the full
 ALPHA: conditional on no divergence the count test cannot reject, so nothing is spent on it.
+Where the numbers give no test (a curve with fewer than 2 completed runs: no spread of its own),
+the counts alone decide at the full ALPHA: there is no second test to share it with. So a curve
+whose every run diverged loses to one whose runs completed where the counts say so (4 of 4
+against 0 of 4: p = 1/70).
 """
 from __future__ import annotations
 
@@ -29,6 +45,7 @@ INCONCLUSIVE, NOT_TESTABLE = "inconclusive", "not testable at this scale"
 VERDICTS = (REPRODUCED, CONTRADICTED, INCONCLUSIVE, NOT_TESTABLE)
 CODES = {1: REPRODUCED, -1: CONTRADICTED, 0: INCONCLUSIVE}  # what the vectorised rules return
 ALPHA = 0.025  # one-sided level of each direction: both verdicts together at most 5% with no effect
+TOWARDS_WELCH = 0.2  # contrast_dof: the share of the way from Hsu's df to Welch-Satterthwaite's
 
 
 def t975(df: float) -> float:
@@ -46,22 +63,27 @@ def satterthwaite(variances, dfs):
     return out[()] if out.ndim == 0 else out
 
 
+def contrast_dof(variances, dfs):
+    """The df a contrast of curve means is read with (last axis: one variance term w_c^2 s_c^2 /
+    n_c and its df n_c - 1 per curve): Hsu's min(df) where a curve has 2 runs (df 1), else
+    min(df) + TOWARDS_WELCH (Satterthwaite's df - min(df)). A term known apart from the runs (the
+    test images' disagreement, the test-set floor) is not passed here and adds no df: added to
+    Satterthwaite's sum it lifts df towards infinity exactly where the runs' spread came out
+    small by chance, which made a collapse read off 2 runs err in 7.6% of null sets."""
+    v, df = (np.asarray(x, float) for x in np.broadcast_arrays(variances, dfs))
+    few = np.min(df, axis=-1)
+    with np.errstate(invalid="ignore"):
+        towards = few + TOWARDS_WELCH * (satterthwaite(v, df) - few)
+        out = np.where(few <= 1, few, np.where(np.isinf(few), np.inf, towards))
+    return out[()] if out.ndim == 0 else out
+
+
 def welch_df(se_a, df_a, se_b, df_b):
-    """Welch-Satterthwaite degrees of freedom of hypot(se_a, se_b)."""
+    """The df of a gap between two curve means (`contrast_dof` of their two error terms)."""
     va, vb = np.square(np.asarray(se_a, float)), np.square(np.asarray(se_b, float))
-    return satterthwaite(np.stack(np.broadcast_arrays(va, vb), -1),
-                         np.stack(np.broadcast_arrays(np.asarray(df_a, float),
-                                                      np.asarray(df_b, float)), -1))
-
-
-def gap_dof(se_a, df_a, se_b, df_b):
-    """The degrees of freedom a gap is read with: Welch-Satterthwaite's over the two curves'
-    estimated errors alone, or the fewer runs - 1 where a curve has 3 runs or fewer. A term known
-    apart from the runs (the test images' disagreement, the test-set floor) adds none: added to
-    Satterthwaite's sum it lifts df towards infinity exactly where the runs' spread came out small
-    by chance, which made a collapse read off 2 runs err in 7.6% of null sets."""
-    few = np.minimum(np.asarray(df_a, float), np.asarray(df_b, float)) + 1
-    return np.where(few <= 3, few - 1, welch_df(se_a, df_a, se_b, df_b))
+    return contrast_dof(np.stack(np.broadcast_arrays(va, vb), -1),
+                        np.stack(np.broadcast_arrays(np.asarray(df_a, float),
+                                                     np.asarray(df_b, float)), -1))
 
 
 def p_noise(diff, se, df):
@@ -93,9 +115,12 @@ def two_sided(p_r, p_c):
 
 def with_counts(p_metric, p_count, any_diverged):
     """A direction's p from the numbers and the divergence counts together: the numbers alone
-    where no run diverged, else 2 min(p_metric, p_count) (each at half the level)."""
+    where no run diverged; the counts alone where the numbers give no test (NaN: a curve with
+    fewer than 2 completed runs); else 2 min(p_metric, p_count) (each at half the level)."""
+    p_metric = np.asarray(p_metric, float)
     both = np.minimum(1.0, 2.0 * np.minimum(_p(p_metric), _p(p_count)))
-    return np.where(any_diverged, both, p_metric)
+    counted = np.where(np.isnan(p_metric), p_count, both)
+    return np.where(any_diverged, counted, p_metric)
 
 
 class PairP(NamedTuple):
@@ -111,7 +136,7 @@ class PairP(NamedTuple):
 def pair_p(value, se, df, pairs, *, higher: bool, diverged=None, runs=None, extra=None) -> PairP:
     """Welch gaps of curve pairs (i, j) over the last axis of `value`/`se`/`df` (one entry per
     curve, from completed runs; df = runs - 1), signed so that > 0 means i is better (higher if
-    `higher`), read with `gap_dof`, each with the divergence counts' exact test where `diverged`
+    `higher`), read with `welch_df`, each with the divergence counts' exact test where `diverged`
     (and `runs`, all runs per curve) are given. `extra`: a variance per pair (last axis) added to
     the gap's: the test images' disagreement between the two curves (images.py)."""
     value, se, df = (np.asarray(v, float) for v in (value, se, df))
@@ -120,7 +145,7 @@ def pair_p(value, se, df, pairs, *, higher: bool, diverged=None, runs=None, extr
         diff = value[..., i] - value[..., j] if higher else value[..., j] - value[..., i]
     extra = np.zeros_like(diff) if extra is None else np.asarray(extra, float)
     gap_se = np.sqrt(se[..., i] ** 2 + se[..., j] ** 2 + extra)
-    gap_df = gap_dof(se[..., i], df[..., i], se[..., j], df[..., j])
+    gap_df = welch_df(se[..., i], df[..., i], se[..., j], df[..., j])
     better, worse = p_noise(diff, gap_se, gap_df), p_noise(-diff, gap_se, gap_df)
     if diverged is not None:
         d, n = np.asarray(diverged, float), np.asarray(runs, float)
@@ -162,10 +187,10 @@ def order_p(value, se, df, *, higher: bool, **counts) -> tuple:
 
 
 def equal_p(value, se, df, margin: float, *, diverged=None, runs=None, extra=None) -> tuple:
-    """Equivalence of every pair of curves within ±margin. Reproduced: every pair's 90% interval
-    inside the margin (two one-sided tests at 2 ALPHA each, per pair; all pairs together:
-    intersection-union), p_r = the largest TOST p over 2, so that p_r < ALPHA exactly then; a true
-    gap at the margin is called equivalent at most 5% of the time. Contradicted: some pair beyond
+    """Equivalence of every pair of curves within ±margin. Reproduced: every pair's 95% interval
+    inside the margin (two one-sided tests at ALPHA each, per pair; all pairs together:
+    intersection-union), p_r = the largest TOST p, so that p_r < ALPHA exactly then: a true gap
+    at the margin is called equivalent in at most ALPHA of sets. Contradicted: some pair beyond
     the margin by more than its noise, or diverging more often than another (two-sided count
     test), at ALPHA / m (Bonferroni over the m pairs)."""
     k = np.shape(value)[-1]
@@ -183,14 +208,14 @@ def equal_p(value, se, df, margin: float, *, diverged=None, runs=None, extra=Non
                                                            n[..., i])))
         outside = with_counts(outside, count, (d[..., i] + d[..., j]) > 0)
     m = len(pairs)
-    return np.max(inside, axis=-1) / 2, np.minimum(1.0, m * np.min(_p(outside), axis=-1))
+    return np.max(inside, axis=-1), np.minimum(1.0, m * np.min(_p(outside), axis=-1))
 
 
 def below_p(value, se, df, floor, n, threshold: float) -> tuple:
     """A curve's mean accuracy below `threshold` (reproduced) or above it (contradicted), beyond
     the noise. Against a fixed number the test-set sampling floor does not cancel: a mean's error
     is hypot(s / sqrt(n), floor), read with the runs' n - 1 df (the floor, known, adds none: see
-    gap_dof). Returns (p_r, p_c, diff = threshold - value, se, df)."""
+    contrast_dof). Returns (p_r, p_c, diff = threshold - value, se, df)."""
     value, se, df, floor = (np.asarray(v, float) for v in (value, se, df, floor))
     total = np.hypot(se, floor)
     diff = threshold - value
@@ -208,19 +233,16 @@ def trend_weights(x) -> np.ndarray:
 def trend_p(means, variances, n, x, *, diverged=None, runs=None, extra=None) -> tuple:
     """A linear trend of curve means in x (last axis) beyond its noise: the contrast L = sum w_c
     mean_c (trend_weights), with SE^2 = sum w_c^2 s_c^2 / n_c (each curve its own spread: the
-    Welch gap, generalised) plus `extra` (the test images' disagreement), and Welch-Satterthwaite
-    df, or min n_c - 1 where some curve has 3 runs or fewer (Satterthwaite's df is not to be
-    trusted on so few). With diverged runs, the divergence counts of the lower half of x against
-    the upper half (one-sided exact tests) share each direction's ALPHA. Returns (p_r, p_c, L,
-    se, df); reproduced means a positive trend, not a monotone order."""
+    Welch gap, generalised) plus `extra` (the test images' disagreement), read with
+    `contrast_dof`. With diverged runs, the divergence counts of the lower half of x against the
+    upper half (one-sided exact tests) share each direction's ALPHA (`with_counts`). Returns
+    (p_r, p_c, L, se, df); reproduced means a positive trend, not a monotone order."""
     means, variances, n = (np.asarray(v, float) for v in (means, variances, n))
     w = trend_weights(x)
     with np.errstate(divide="ignore", invalid="ignore"):  # a curve without runs: no estimate
         terms = w * w * variances / n
-        dof = satterthwaite(terms, n - 1)
+        dof = contrast_dof(terms, n - 1)
     var = terms.sum(-1) + (0.0 if extra is None else np.asarray(extra, float))
-    few = np.min(n, axis=-1)
-    dof = np.where(few <= 3, few - 1, dof)
     contrast, se = np.sum(w * means, axis=-1), np.sqrt(var)
     p_r, p_c = p_noise(contrast, se, dof), p_noise(-contrast, se, dof)
     if diverged is not None:

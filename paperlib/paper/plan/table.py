@@ -19,7 +19,7 @@ from ...errors import ConfigError
 from .. import claims as C
 from ..profiles import get_profile, model_for, runs_for, seeds_for
 from .chisq import sd_interval
-from .designs import DESIGNS, Design, design
+from .designs import DESIGNS, Conditions, Design, design
 
 FIGURES_DIR = Path(__file__).resolve().parents[3] / "figures"
 POWER, SIMS, SEED = 0.8, 2000, 0
@@ -28,10 +28,11 @@ N_MAX = 100_000  # runs per curve beyond which the plan stops looking
 
 def power(key: str, n: int, profile: str, *, sigma: float | None = None,
           figures_dir: Path | str = FIGURES_DIR, sims: int = SIMS, seed: int = SEED,
-          alt: bool = False) -> float:
+          alt: bool = False, conditions: Conditions | None = None) -> float:
     """The share of `sims` simulated sets of n runs per curve in which the claim's rule says
     "reproduced" under Smith's effect (`alt`: the design's second effect), with one run's noise
-    `sigma` (default: the design's)."""
+    `sigma` (default: the design's) and the conditions the rule will meet (default: the
+    design's stated ones; designs.Conditions)."""
     d = design(key)
     draw = d.alt_draw if alt else d.draw
     if draw is None:
@@ -40,17 +41,19 @@ def power(key: str, n: int, profile: str, *, sigma: float | None = None,
         sigma = d.noise(profile, Path(figures_dir))[0]
         if sigma is None:
             return math.nan
-    codes = draw(np.random.default_rng(seed), sigma, n, sims, profile)
+    codes = draw(np.random.default_rng(seed), sigma, n, sims, profile,
+                 d.conditions if conditions is None else conditions)
     return float(np.mean(codes == 1))
 
 
 def runs_for_power(key: str, profile: str, *, sigma: float, target: float = POWER,
-                   sims: int = SIMS, seed: int = SEED, alt: bool = False
-                   ) -> tuple[int | None, float]:
+                   sims: int = SIMS, seed: int = SEED, alt: bool = False,
+                   conditions: Conditions | None = None) -> tuple[int | None, float]:
     """The fewest runs per curve whose power reaches `target` (None beyond N_MAX), and that power:
     up a ladder of n, then bisection between its last two rungs."""
     def p(n):
-        return power(key, n, profile, sigma=sigma, sims=sims, seed=seed, alt=alt)
+        return power(key, n, profile, sigma=sigma, sims=sims, seed=seed, alt=alt,
+                     conditions=conditions)
 
     most = p(N_MAX)
     if most < target:
@@ -106,17 +109,20 @@ def plan(profile: str, *, budget_hours: float | None = None,
          seconds_per_image: Callable[[str], float] | None = None,
          figures_dir: Path | str = FIGURES_DIR, sims: int = SIMS, seed: int = SEED,
          figures: list[str] | None = None, noise: dict | None = None,
-         seeds: dict | None = None, intervals: bool = True) -> pd.DataFrame:
+         seeds: dict | None = None, intervals: bool = True,
+         conditions: dict | None = None) -> pd.DataFrame:
     """One row per claim: Smith's effect, one run's noise with its source, df and 95% interval,
-    the power of the rule at this profile's seeds (`seeds`: {figure: n} instead), the runs per
-    curve for 80% power at the rules' 5% error and (`intervals`) at the two ends of the noise's
-    interval, and their cost in runs, training images and (with `seconds_per_image`: figure ->
-    seconds per training image) GPU-hours. With `budget_hours` (which needs the rate), whether
-    that n fits, alone, and the largest n the budget affords with its power; `seeds_within`
-    spreads one budget over figures. `noise`: {claim: (sd, source, df)} in place of the
-    designs' (a pilot's). A design with a second effect (Fig 15b: equal means) adds its power
-    and n. Claims the profile's runs cannot reach say "not testable at this scale". `figures`
-    keeps only those figures' claims (a notebook's), simulating no others."""
+    the conditions its rule will meet (designs.Conditions: the test images' disagreement,
+    divergence, correlated evaluations), the power of the rule at this profile's seeds (`seeds`:
+    {figure: n} instead), the runs per curve for 80% power at the rules' 5% error and
+    (`intervals`) at the two ends of the noise's interval, and their cost in runs, training
+    images and (with `seconds_per_image`: figure -> seconds per training image) GPU-hours. With
+    `budget_hours` (which needs the rate), whether that n fits, alone, and the largest n the
+    budget affords with its power; `seeds_within` spreads one budget over figures. `noise`:
+    {claim: (sd, source, df)} and `conditions`: {claim: Conditions} in place of the designs'
+    (a pilot's). A design with a second effect (Fig 15b: equal means) adds its power and n.
+    Claims the profile's runs cannot reach say "not testable at this scale". `figures` keeps
+    only those figures' claims (a notebook's), simulating no others."""
     get_profile(profile)
     if budget_hours is not None and seconds_per_image is None:
         raise ConfigError("budget_hours needs seconds_per_image (a rate per figure) to turn "
@@ -127,6 +133,7 @@ def plan(profile: str, *, budget_hours: float | None = None,
         if figures is not None and d.figure not in figures:
             continue
         sigma, source, df = (noise or {}).get(d.key) or d.noise(profile, figures_dir)
+        cond = (conditions or {}).get(d.key) or d.conditions
         curves = len(runs_for(d.figure, profile))
         n_now = (seeds or {}).get(d.figure) or len(seeds_for(d.figure, profile))
         per_seed = images_per_seed(d.figure, profile)
@@ -136,7 +143,7 @@ def plan(profile: str, *, budget_hours: float | None = None,
                   else (math.nan, math.nan))
         row = {"claim": d.key, "figure": d.figure, "statement": d.statement, "effect": d.effect,
                "noise": source, "sigma": math.nan if sigma is None else sigma,
-               "sigma_df": df, "sigma_lo": lo, "sigma_hi": hi,
+               "sigma_df": df, "sigma_lo": lo, "sigma_hi": hi, **cond.record(),
                "n_profile": n_now, "power_profile": math.nan, "n_80": math.nan,
                "power_n_80": math.nan, "n_80_lo": math.nan, "n_80_hi": math.nan,
                "alt": d.alt_effect, "power_alt_profile": math.nan, "n_80_alt": math.nan,
@@ -144,13 +151,13 @@ def plan(profile: str, *, budget_hours: float | None = None,
                "hours_80": math.nan, "images_per_seed": per_seed,
                "hours_per_seed": hours_per_seed, "fits": None, "n_budget": math.nan,
                "power_budget": math.nan, "note": d.note}
+        kw = {"sims": sims, "seed": seed, "conditions": cond}
         if d.draw is not None and sigma is not None:
             # shown even where the runs end too early: what these seeds could see if they didn't
-            row["power_profile"] = power(d.key, n_now, profile, sigma=sigma, sims=sims,
-                                         seed=seed)
+            row["power_profile"] = power(d.key, n_now, profile, sigma=sigma, **kw)
             if d.alt_draw is not None:
-                row["power_alt_profile"] = power(d.key, n_now, profile, sigma=sigma, sims=sims,
-                                                 seed=seed, alt=True)
+                row["power_alt_profile"] = power(d.key, n_now, profile, sigma=sigma, alt=True,
+                                                 **kw)
         cut = not_testable(d, profile)
         if cut:
             row["decision"] = cut
@@ -159,13 +166,12 @@ def plan(profile: str, *, budget_hours: float | None = None,
         elif sigma is None:
             row["decision"] = f"no power to compute: no noise estimate ({source})"
         else:
-            n80, p80 = runs_for_power(d.key, profile, sigma=sigma, sims=sims, seed=seed)
+            n80, p80 = runs_for_power(d.key, profile, sigma=sigma, **kw)
             if intervals and math.isfinite(lo):
-                row["n_80_lo"] = runs_for_power(d.key, profile, sigma=lo, sims=sims, seed=seed)[0]
-                row["n_80_hi"] = runs_for_power(d.key, profile, sigma=hi, sims=sims, seed=seed)[0]
+                row["n_80_lo"] = runs_for_power(d.key, profile, sigma=lo, **kw)[0]
+                row["n_80_hi"] = runs_for_power(d.key, profile, sigma=hi, **kw)[0]
             if d.alt_draw is not None:
-                row["n_80_alt"] = runs_for_power(d.key, profile, sigma=sigma, sims=sims,
-                                                 seed=seed, alt=True)[0]
+                row["n_80_alt"] = runs_for_power(d.key, profile, sigma=sigma, alt=True, **kw)[0]
             if n80 is None:
                 row["power_n_80"] = p80
                 row["decision"] = (f"no n up to {N_MAX:,} per curve reaches power {POWER} "
@@ -178,7 +184,7 @@ def plan(profile: str, *, budget_hours: float | None = None,
                     row.update(fits=n80 <= afford, n_budget=afford)
                     if afford >= 1:
                         row["power_budget"] = power(d.key, min(afford, N_MAX), profile,
-                                                    sigma=sigma, sims=sims, seed=seed)
+                                                    sigma=sigma, **kw)
                 row["decision"] = _decision(row, budget_hours)
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -204,15 +210,19 @@ def _decision(row: dict, budget_hours: float | None) -> str:
 
 def seeds_within(table: pd.DataFrame, budget_hours: float, *, start: dict | None = None,
                  least: int = 1) -> dict:
-    """Seeds per figure within one budget for all figures together: every figure at its `start`
-    seeds (a pilot's, already spent and counted) or `least`, then the claims that 80% power
-    decides, cheapest extra first, each raising its figure to its n while the total fits. Returns
-    {figure: seeds} with the total hours and the claims funded under "_hours" and "_decided"."""
+    """Fresh seeds per figure within one budget for all figures together. `start`: the runs per
+    curve a pilot spends first (its hours come off the budget, and its runs are not counted in
+    any figure's n: pilot.py says why); then every figure gets `least` fresh seeds, and the
+    claims that 80% power decides, cheapest extra first, each raise their figure's fresh seeds
+    to their n while the total fits. Returns {figure: fresh seeds} with the total hours (the
+    pilot's included), the pilot's hours and the claims funded under "_hours", "_pilot_hours"
+    and "_decided"."""
     per_seed = table.groupby("figure")["hours_per_seed"].first()
     if per_seed.isna().any():
         raise ConfigError("seeds_within needs a plan made with seconds_per_image")
-    seeds = {f: max(least, (start or {}).get(f, 0)) for f in per_seed.index}
-    spent = float(sum(seeds[f] * per_seed[f] for f in seeds))
+    pilot = float(sum((start or {}).get(f, 0) * per_seed[f] for f in per_seed.index))
+    seeds = {f: least for f in per_seed.index}
+    spent = pilot + float(sum(seeds[f] * per_seed[f] for f in seeds))
     decided = []
     open_rows = table[table["n_80"].notna() & ~table["decision"].str.startswith(C.NOT_TESTABLE)]
     while True:
@@ -226,7 +236,7 @@ def seeds_within(table: pd.DataFrame, budget_hours: float, *, start: dict | None
         seeds[r.figure] = max(seeds[r.figure], int(r.n_80))
         spent += cost
         decided.append(claim)
-    return {**seeds, "_hours": float(spent), "_decided": decided}
+    return {**seeds, "_hours": float(spent), "_pilot_hours": pilot, "_decided": decided}
 
 
 def _n(value) -> str:
@@ -253,8 +263,9 @@ def noise_text(r) -> str:
 
 
 def describe_plan(table: pd.DataFrame, *, start: dict | None = None, least: int = 1) -> str:
-    """The plan as text, one block per claim, and the seeds per figure within the budget where
-    the plan has one (from `start` seeds, e.g. a pilot's, never below `least`)."""
+    """The plan as text, one block per claim, and the fresh seeds per figure within the budget
+    where the plan has one (after `start` seeds, a pilot's, spent and not counted; never below
+    `least`)."""
     profile, budget = table.attrs.get("profile", "?"), table.attrs.get("budget_hours")
     lines = [f"Plan for profile {profile!r}: runs per curve for power {POWER} at the rules' 5% "
              f"error ({table.attrs.get('sims', SIMS):,} simulated sets per n)"]
@@ -262,6 +273,8 @@ def describe_plan(table: pd.DataFrame, *, start: dict | None = None, least: int 
         lines.append(f"[{r.claim}] {r.statement}")
         lines.append(f"    effect: {r.effect}")
         lines.append(f"    noise of one run: {noise_text(r)}")
+        if r.conditions:
+            lines.append(f"    drawn with: {r.conditions}")
         now = ("power -" if math.isnan(r.power_profile) else
                f"power {r.power_profile:.2f}" + (" if the effect were there" if
                                                  r.decision.startswith(C.NOT_TESTABLE) else ""))
@@ -277,7 +290,9 @@ def describe_plan(table: pd.DataFrame, *, start: dict | None = None, least: int 
     if budget is not None and not table["hours_per_seed"].isna().any():
         alloc = seeds_within(table, budget, start=start, least=least)
         seeds = ", ".join(f"{f} {n}" for f, n in alloc.items() if not f.startswith("_"))
-        lines.append(f"Within {budget:g} GPU-hours for all figures: seeds {seeds} "
-                     f"({alloc['_hours']:,.1f} h); decided at 80% power: "
+        pilot = (f"after a pilot of {alloc['_pilot_hours']:,.1f} h, whose runs measure and are "
+                 f"not counted, " if alloc["_pilot_hours"] else "")
+        lines.append(f"Within {budget:g} GPU-hours for all figures, {pilot}fresh seeds per curve "
+                     f"{seeds} ({alloc['_hours']:,.1f} h in all); decided at 80% power: "
                      + (", ".join(alloc["_decided"]) or "none"))
     return "\n".join(lines)
