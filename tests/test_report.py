@@ -266,3 +266,14 @@ def test_importing_the_module_loads_no_pandas_so_help_is_quick():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_an_exploratory_verdict_takes_its_verdicts_colour_and_keeps_its_words():
+    table = pd.DataFrame([{"claim": "a", "verdict": "reproduced (exploratory)", "paper": "x",
+                           "ours": "y"},
+                          {"claim": "b", "verdict": "inconclusive", "paper": "x", "ours": "y"}])
+    page = report.styled_claims(table).to_html()
+    assert "reproduced (exploratory)" in page
+    assert report.VERDICT_STYLE["reproduced"][1] in page  # the reproduced tint
+    with pytest.raises(DataError, match="unknown verdict 'proven'"):
+        report.styled_claims(table.assign(verdict="proven")).to_html()

@@ -146,7 +146,7 @@ def cmd_plan(args) -> int:
         raise ConfigError("--from-pilot writes the final lock and --lock the pilot's: give one")
     path = args.lock_file or P.LOCK_PATH
     if args.from_pilot:
-        table, lock = P.plan_from_pilot(args.from_pilot, budget_hours=args.budget_hours or 24.0)
+        table, lock = P.plan_from_pilot(args.from_pilot, budget_hours=args.budget_hours)
         print(P.describe_plan(table, start={f: n["runs_per_curve"] for f, n in
                                             lock["pilot"]["figures"].items()},
                               least=P.LEAST_SEEDS))

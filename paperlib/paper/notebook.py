@@ -153,6 +153,26 @@ def write_claims(out_dir: Path, notebook: str, table: pd.DataFrame) -> Path:
     return io.write_csv(out_dir / f"{notebook}_claims.csv", table)
 
 
+def confirmatory(profile: str, **results) -> list:
+    """The figures' results (FigureResult by figure name, in order) cut to the runs the plan
+    lock's verdicts read (plan.confirmatory: the fresh seeds after the pilot's, under a final
+    lock; everything otherwise)."""
+    from .plan import confirmatory as cut
+    return [cut(result, figure, profile) for figure, result in results.items()]
+
+
+def judge(rows: list[dict], *, profile: str, out_dir: Path, notebook: str,
+          **results) -> pd.DataFrame:
+    """The notebook's claims table: the claims' rows with each one's power at its runs, the plan
+    lock's word on those runs (the figure JSONs in `out_dir` say which lock they ran under) and
+    the Holm column (plan.review), written to `<notebook>_claims.csv`; returns it."""
+    from .plan import review
+    table = review(rows, profile=profile, runs={f: r.runs for f, r in results.items()},
+                   saved=out_dir)
+    write_claims(out_dir, notebook, table)
+    return table
+
+
 def execution(params: dict):
     """The notebook's execution parameters (precision, fuse, capture, launcher, ...) as the
     Execution that run_figure takes."""

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from ...errors import ConfigError, DataError, PaperlibError
 from .styled import (CLAIM_COLUMNS, CLAIM_HEADERS, CLAIM_WIDTHS, VERDICT_MEANING,
-                            VERDICT_STYLE, styled_claims, verdict_legend)
+                            VERDICT_STYLE, base_verdict, styled_claims, verdict_legend)
 from .inputs import (NOTEBOOKS, default_figures_dir, default_out, load_claims,
                             load_figures, notebook_figures, project_root, shown)
 from .sections import (CSS, FIGURE_TITLES, IMAGE_TYPES, RUN_COLUMNS, TITLE, document,
@@ -129,8 +129,8 @@ def render_page(profile: str, figures_dir: Path, out: Path, records: dict[str, d
         sections.append(("", rest, None, None))
 
     tables = [t for _, _, t, _ in sections if t is not None]
-    counts = {v: sum(int((t["verdict"] == v).sum()) for t in tables if "verdict" in t)
-              for v in VERDICT_STYLE}
+    counts = {v: sum(int((t["verdict"].map(base_verdict) == v).sum()) for t in tables
+                     if "verdict" in t) for v in VERDICT_STYLE}
     css_blocks, body = [], []
     body.append(page_header(profile, figures_dir, [mine[f] for f in order], counts, left_out,
                             skipped_claims, sections))

@@ -40,7 +40,7 @@ CLAIM_COLUMNS = ("claim", "verdict", "paper", "ours", "effect", "power", "runs",
 CLAIM_HEADERS = {"ours": "ours (evidence)", "effect": "effect (95% interval; Smith's value)",
                  "power": "power at these runs", "runs": "runs against the plan lock",
                  "holm": "after Holm", "shares_runs_with": "shares runs with"}
-HIDDEN_COLUMNS = ("key", "n", "smith_inside", "p", "p_holm")
+HIDDEN_COLUMNS = ("key", "n", "smith_inside", "p", "p_holm", "images")
 CLAIM_WIDTHS = {"claim": "27%", "verdict": "9.5em", "paper": "17%"}
 
 
@@ -62,7 +62,7 @@ def styled_claims(table, *, legend: bool = True, uuid: str | None = None):
     frame = table.reset_index(drop=True).astype(object).where(table.notna().to_numpy(), "")
     frame = frame.astype(str)
     for i, verdict in enumerate(frame["verdict"]):
-        if verdict not in VERDICT_STYLE:
+        if base_verdict(verdict) not in VERDICT_STYLE:
             raise DataError(f"unknown verdict {verdict!r} in claim {i + 1}; a verdict is one of: "
                             f"{', '.join(VERDICT_STYLE)}")
     order = [c for c in CLAIM_COLUMNS if c in frame] + [
@@ -79,7 +79,7 @@ def styled_claims(table, *, legend: bool = True, uuid: str | None = None):
     styler.relabel_index([html.escape(str(CLAIM_HEADERS.get(c, c))) for c in frame.columns],
                          axis="columns")
     styler.map(_verdict_css, subset=["verdict"])
-    styler.apply(lambda col: [f"border-left: 5px solid {VERDICT_STYLE[v][0]}"
+    styler.apply(lambda col: [f"border-left: 5px solid {VERDICT_STYLE[base_verdict(v)][0]}"
                               for v in frame["verdict"]], subset=["claim"], axis=0)
 
     # The verdict column is as wide as its longest word, so that "contradicted" never breaks;
@@ -102,14 +102,20 @@ def styled_claims(table, *, legend: bool = True, uuid: str | None = None):
     return styler
 
 
+def base_verdict(verdict: str) -> str:
+    """The verdict a table's cell names: "reproduced (exploratory)" is a reproduced one, read
+    off runs the plan lock does not stand behind, and takes its colour."""
+    return str(verdict).split(" (")[0]
+
+
 def _verdict_css(verdict: str) -> str:
-    return (f"background-color: {VERDICT_STYLE[verdict][1]}; color: #111; font-weight: 600; "
-            f"overflow-wrap: normal;")
+    return (f"background-color: {VERDICT_STYLE[base_verdict(verdict)][1]}; color: #111; "
+            f"font-weight: 600; overflow-wrap: normal;")
 
 
 # The evidence lists its comparisons with "; ": one per line is quicker to read.
 _CELL_FORMATS = {
-    "verdict": lambda v: f"{VERDICT_STYLE[v][2]}\u00a0{html.escape(v)}",
+    "verdict": lambda v: f"{VERDICT_STYLE[base_verdict(v)][2]}\u00a0{html.escape(v)}",
     "ours": lambda s: ";<br>".join(html.escape(part) for part in s.split("; ")),
 }
 
