@@ -61,8 +61,9 @@ Not equalised, each because it is what the tool is:
     the same torch, one thread each, fp32; paperlib with its default channels_last for the
     convnet (the others in torch's default layout);
 Equalised: initial weights, data and its order, the loss, the optimizer and its settings,
-fp32 arithmetic, one torch thread, one warm-up forward and backward pass in each process before
-anything is timed, and in step 2 everything but the lr.
+fp32 arithmetic, one torch thread, a warm-up in each process before anything is timed (a
+forward and backward pass and an optimizer step on a throwaway copy), and in step 2 everything
+but the lr.
 
     python benchmarks/vs_lr_finders.py          # the examples' practitioner's size, 3 seeds
     python benchmarks/vs_lr_finders.py --quick  # CI sizes, 1 seed: a smoke test (into build/)
@@ -138,10 +139,15 @@ def torch_optimizer(kind: str, params, weight_decay: float):
 
 
 def warm_up(name: str, quick: bool) -> None:
-    """One forward and backward pass on a throwaway build, so no finder pays for first calls."""
+    """One forward and backward pass and one step of the task's torch optimizer on a throwaway
+    build, so that no finder pays for a process's first calls (making the first torch optimizer
+    in a process costs about a second of lazy imports)."""
     built = example(name).build(quick)
+    optimizer = torch_optimizer(built.optimizer, built.model.parameters(), 0.0)
     x, y = next(iter(built.train_loader))
     criterion(built)(built.model(x), y).backward()
+    optimizer.step()
+    optimizer.state_dict()
 
 
 class FirstInput:
@@ -213,7 +219,8 @@ def worker(job_file: Path) -> None:
     out["torch-lr-finder"] = {
         "lr": None if lr is None else float(lr), "wall_s": seconds,
         "range_test_s": swept - started, "updates": len(finder.history["lr"]),
-        "initial_weights": initial, "first_input": first.close(), "restored": weights_digest(built.model) == initial,
+        "initial_weights": initial, "first_input": first.close(),
+        "restored": weights_digest(built.model) == initial,
         "settings": "range_test(train_loader): start_lr None (the optimizer's, "
                     f"{FINDER_START_LR:g}), end_lr 10, num_iter 100, step_mode exp, smooth_f "
                     "0.05, diverge_th 5, val_loader None; plot(suggest_lr=True): skip_start "
@@ -401,8 +408,8 @@ def table(doc: dict) -> str:
             if r.get("skipped"):
                 lines.append(f"| {label} | {tool} | - | - | - | {r['skipped']} | |")
                 continue
-            wall = (f"{r['wall_s']:.1f} s" if tool != "paperlib (valley)"
-                    else "(the same test)")
+            wall = (f"{r['wall_s']:.{2 if r['wall_s'] < 10 else 1}f} s"
+                    if tool != "paperlib (valley)" else "(the same test)")
             if r.get("mean") is not None:
                 spread = f"{r['mean']:.4f} ± {r['sd']:.4f}" if r.get("sd") is not None \
                     else f"{r['mean']:.4f}"
@@ -516,7 +523,8 @@ def main(argv=None) -> int:
                           "precision": "fp32", "final val loss": "one evaluation at the end"},
             "finders": {"momentum (beta1)": MOMENTUM, "start_lr (torch-lr-finder, fastai)":
                         FINDER_START_LR, "precision": "fp32", "torch_threads": 1,
-                        "warm_up": "one forward and backward pass per process"},
+                        "warm_up": "per process: one forward and backward pass and one "
+                        "optimizer step on a throwaway build"},
             "sd": "sample standard deviation (n - 1)"},
         "tasks": tasks, "wall_s": round(time.perf_counter() - started, 1),
         "provenance": prov}
