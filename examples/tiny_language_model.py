@@ -47,7 +47,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from paperlib.data import LoaderBatches
-from paperlib.engine import Compute, Every, fit
+from paperlib.engine import Every, fit
 from paperlib.range_test import Sweep, lr_range_test
 from paperlib.recipe import STEP_SIZE_FRACTION, minimum_search_images, run_recipe
 from paperlib.schedules import one_cycle
@@ -56,10 +56,6 @@ ALPHABET = "0123456789+=;"
 CONTEXT, WIDTH, HEADS, LAYERS = 32, 64, 4, 2
 BATCH = 32
 WEIGHT_DECAY = 0.01  # torch's AdamW default; decoupled, so larger than SGD's L2 values
-# paperlib's precision "auto" is bf16 autocast on CPUs with native bf16, which speeds up
-# convnets; a model this small spends more on the casts than it saves: on this project's
-# 2-core CPU a step took 17 ms in fp32 and 30-34 ms under bf16 autocast. So fp32, everywhere.
-FP32 = Compute(precision="fp32")
 # (training windows, validation windows, range-test updates, 1cycle updates) per size
 SIZES = {False: (16_000, 1_024, 300, 1_500), True: (1_024, 128, 40, 60)}
 # The final training the recipe plans for: its default search budget is 20% of these updates'
@@ -175,8 +171,7 @@ def main(argv=None) -> int:
 
     # 1. The LR range test of AdamW. The model comes back exactly as it was.
     result = lr_range_test(model, LoaderBatches(train_loader), sweep, test=val_loader,
-                           loss=loss, optimizer=optimizer, weight_decay=WEIGHT_DECAY,
-                           compute=FP32)
+                           loss=loss, optimizer=optimizer, weight_decay=WEIGHT_DECAY)
     smith = result.suggest()["smith"]
     print(f"suggestion: lr_max {smith['lr_max']:.3g}, lr_min {smith['lr_min']:.3g} "
           f"(Smith's rule, read off the {smith['basis']}; the sweep {result.status} after "
@@ -192,7 +187,7 @@ def main(argv=None) -> int:
     trained_model = copy.deepcopy(model)
     run = fit(trained_model, LoaderBatches(train_loader), steps=steps, lr=lr,
               momentum=momentum, weight_decay=WEIGHT_DECAY, optimizer=optimizer,
-              test=val_loader, loss=loss, every=Every(eval=steps // 5), compute=FP32)
+              test=val_loader, loss=loss, every=Every(eval=steps // 5))
     last = run.test.iloc[-1]
     print(f"1cycle: {steps} updates, test loss {last['loss']:.4f} per token, test accuracy "
           f"{last['accuracy']:.4f} per token")
@@ -209,7 +204,7 @@ def main(argv=None) -> int:
         recipe = run_recipe(model, train_loader, val_loader, out_dir=args.out or scratch,
                             steps=RECIPE_STEPS, lr_range=(sweep.lr_min, sweep.lr_max),
                             loss=loss, optimizer=optimizer, start_weight_decay=WEIGHT_DECAY,
-                            compute=FP32, overwrite=True, **grids)
+                            overwrite=True, **grids)
     print(f"hand-off: lr {recipe.lr_min:.3g} -> {recipe.lr_max:.3g}, beta1 "
           f"{recipe.mom_max:g} -> {recipe.mom_min:g}, weight decay {recipe.weight_decay:g}, "
           f"batch {recipe.batch_size}, {recipe.steps} updates (search: {recipe.images_used} "

@@ -5,9 +5,12 @@ images live), the engine (autocast, the stepper), the estimate (what to probe) a
 line (to refuse a bad flag before loading anything). Each resolves the user's words ("auto",
 "cuda:1", "bf16") the same way here, and a run keeps the answer: it is never resolved again.
 
-`precision="auto"` is bf16 autocast on CUDA and on CPUs that compute bf16 in hardware
-(AVX512-BF16 or AMX), fp32 elsewhere: emulated bf16 trained ResNet-20 about 10x slower than fp32
-on an AVX2-only CPU, native bf16 1.39x faster than fp32 on an AVX512-BF16 one (README).
+`precision="auto"` is bf16 autocast on CUDA, and on CPUs that compute bf16 in hardware
+(AVX512-BF16 or AMX) for models with convolutions; fp32 elsewhere. Emulated bf16 trained
+ResNet-20 about 10x slower than fp32 on an AVX2-only CPU, native bf16 1.39x faster than fp32 on
+an AVX512-BF16 one; but a model of linear layers (an MLP, a small transformer) stepped slower in
+bf16 on that CPU, where autocast's casts cost more than its matrix products save (README,
+Performance).
 """
 from __future__ import annotations
 
@@ -49,12 +52,21 @@ def check_precision(precision: str) -> str:
     return precision
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """"fp32" or "bf16" for `precision` ("auto", "fp32" or "bf16") on `device`."""
+def resolve_precision(precision: str, device: torch.device,
+                      model: torch.nn.Module | None = None) -> str:
+    """"fp32" or "bf16" for `precision` ("auto", "fp32" or "bf16") on `device`, for `model`
+    where it is known (on a CPU, auto is bf16 only for a model with convolutions)."""
     if check_precision(precision) != "auto":
         return precision
-    native = device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
-    return "bf16" if native else "fp32"
+    if device.type == "cuda":
+        return "bf16"
+    native = device.type == "cpu" and cpu_has_native_bf16()
+    return "bf16" if native and (model is None or has_convolutions(model)) else "fp32"
+
+
+def has_convolutions(model: torch.nn.Module) -> bool:
+    """Whether the model convolves (where channels_last and bf16 on a CPU pay)."""
+    return any(isinstance(m, torch.nn.modules.conv._ConvNd) for m in model.modules())
 
 
 def model_device(model: torch.nn.Module) -> torch.device:

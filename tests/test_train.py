@@ -215,12 +215,17 @@ def test_plain_functions_cannot_be_checkpointed(tmp_path):
             out=tmp_path)
 
 
-def test_auto_precision_is_bf16_on_a_cpu_exactly_when_it_has_native_bf16(monkeypatch):
+def test_auto_precision_is_bf16_on_a_cpu_exactly_when_it_has_native_bf16_and_a_convnet(
+        monkeypatch):
     from paperlib import device as T
     cpu = torch.device("cpu")
+    mlp = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
     for native in (True, False):
         monkeypatch.setattr(T, "cpu_has_native_bf16", lambda native=native: native)
         assert T.resolve_precision("auto", cpu) == ("bf16" if native else "fp32")
+        assert T.resolve_precision("auto", cpu, tiny_model()) == ("bf16" if native else "fp32")
+        assert T.resolve_precision("auto", cpu, mlp) == "fp32"  # linear layers: fp32 is faster
+        assert T.resolve_precision("bf16", cpu, mlp) == "bf16"  # asked for, given
         assert T.resolve_precision("fp32", cpu) == "fp32"
         assert T.resolve_precision("bf16", cpu) == "bf16"
     with pytest.raises(ConfigError, match="precision 'fp16' is unknown; choose one of auto"):

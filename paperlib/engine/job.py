@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..device import model_device, resolve_precision
+from ..device import has_convolutions, model_device, resolve_precision
 from ..errors import ConfigError
 from ..optim import OPTIMIZERS, rule_of
 from ..schedules import constant
@@ -190,9 +190,10 @@ class Job:
                                       "describe() tells a resumed run it is the same run), not "
                                       "a plain function")
         set_(self, "device", model_device(self.model))
-        set_(self, "precision", resolve_precision(self.compute.precision, self.device))
-        set_(self, "channels_last", bool(self.compute.channels_last) and any(
-            isinstance(m, nn.modules.conv._ConvNd) for m in self.model.modules()))
+        set_(self, "precision", resolve_precision(self.compute.precision, self.device,
+                                                  self.model))
+        set_(self, "channels_last", bool(self.compute.channels_last)
+             and has_convolutions(self.model))
         set_(self, "objective", Objective(self.loss))
 
     @property

@@ -117,7 +117,7 @@ def evaluate(model: nn.Module, loader, *, precision: str = "auto",
     model.eval()
     try:
         (score,) = score_members(_alone(model, objective), loader, members=1, device=device,
-                                 bf16=resolve_precision(precision, device) == "bf16",
+                                 bf16=resolve_precision(precision, device, model) == "bf16",
                                  objective=objective)
     finally:
         model.train(was_training)

@@ -126,7 +126,7 @@ def run_recipe(model: torch.nn.Module, train, val, *, out_dir: str | Path, steps
     device = model_device(model) if device is None else resolve_device(device)
     compute = compute or Compute(precision=precision)
     # once: "fp32" or "bf16" from here on, for every run and probe
-    compute = Compute(precision=resolve_precision(compute.precision, device),
+    compute = Compute(precision=resolve_precision(compute.precision, device, model),
                       channels_last=compute.channels_last, compile=compute.compile)
     objective = Objective(loss)
     source = Source(train, make_loader, device)
