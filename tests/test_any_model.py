@@ -194,3 +194,13 @@ def test_batches_are_moved_to_the_device_leaf_by_leaf_and_grown_for_a_probe():
     assert grown[1].tolist() == [0, 1, 2, 0, 1, 2, 0] and grown[0].shape == (7, 1)
     with pytest.raises(ConfigError, match="a batch must be"):
         batches.split(torch.ones(3))
+
+
+def test_a_batch_already_on_the_device_comes_back_as_it_is_and_a_namedtuple_stays_one():
+    from collections import namedtuple
+    pair = (torch.ones(3, 2), torch.zeros(3))
+    assert batches.to_device(pair, torch.device("cpu")) is pair
+    Pair = namedtuple("Pair", "x y")
+    moved = batches.to_device(Pair(torch.ones(2), torch.zeros(2, dtype=torch.float64)),
+                              torch.device("meta"))
+    assert isinstance(moved, Pair) and moved.x.device.type == "meta"

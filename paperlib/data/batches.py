@@ -24,11 +24,16 @@ def to_device(batch, device, non_blocking: bool = False):
     """`batch` with every tensor in it on `device` (tuples, lists and dicts followed leaf by
     leaf; anything else left as it is)."""
     if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=non_blocking)
+        # already there: returned as it is, without a call into torch (a small model's step
+        # notices every microsecond)
+        return batch if batch.device == device else batch.to(device, non_blocking=non_blocking)
     if isinstance(batch, dict):
         return {k: to_device(v, device, non_blocking) for k, v in batch.items()}
     if isinstance(batch, (tuple, list)):
-        return type(batch)(to_device(v, device, non_blocking) for v in batch)
+        moved = [to_device(v, device, non_blocking) for v in batch]
+        if all(m is v for m, v in zip(moved, batch)):
+            return batch  # every leaf was already there
+        return type(batch)(*moved) if hasattr(batch, "_fields") else type(batch)(moved)
     return batch
 
 

@@ -45,7 +45,7 @@ from ..runs import METRIC_COLUMNS, RunDir
 from . import record
 from .job import FINISHED, Compute, Every, Job, RunResult
 from .execution import Execution, plan
-from .steppers import CapturedStepper, EagerStepper, StackedStepper
+from .steppers import CapturedStepper, EagerStepper, StackedStepper, Stepped
 
 STEPPER_TYPES = {"eager": EagerStepper, "stacked": StackedStepper, "captured": CapturedStepper}
 
@@ -182,9 +182,7 @@ class _Loop:
         steps, every = job.steps, job.every
         stepper = self.stepper_type(jobs, [self.optimizers[i] for i in members])
         self.members, self.stepper, self.active = members, stepper, set(range(len(members)))
-        self.losses = torch.zeros(every.log, len(members), device=job.device)
-        self.correct = torch.zeros(every.log, len(members), device=job.device, dtype=torch.int64)
-        self.pending: list[tuple[int, list[dict | None], int]] = []
+        self.pending: list[tuple[int, list[dict], Stepped]] = []
         bar = _bar(self.progress, jobs, start)
         step, interrupted = start, None
         try:
@@ -228,12 +226,10 @@ class _Loop:
                                  [self.info[i].get("checkpoint") for i in members])
 
     def _train_step(self, step: int) -> None:
-        k = len(self.pending)
-        jobs = [self.jobs[i] for i in self.members]
-        hparams = [job.hparams(step) for job in jobs]
-        batch = self.stepper.step(step, hparams, self.losses[k], self.correct[k])
+        hparams = [self.jobs[i].hparams(step) for i in self.members]
+        stepped = self.stepper.step(step, hparams)
         logged = [self._logged(i, hp) for i, hp in zip(self.members, hparams)]
-        self.pending.append((step, logged, batch))
+        self.pending.append((step, logged, stepped))
 
     def _logged(self, i: int, hp: dict) -> dict:
         """The values to log: the schedules', or what the optimizer holds where there is none."""
@@ -249,14 +245,18 @@ class _Loop:
         if not self.pending:
             return
         n = len(self.pending)
-        losses, correct = self.losses[:n].tolist(), self.correct[:n].tolist()
+        # one stack and one read per block: [n steps, members]
+        losses = torch.stack([p[2].loss for p in self.pending]).reshape(n, -1).tolist()
+        counted = [p[2].correct for p in self.pending if p[2].correct is not None]
+        correct = (torch.stack(counted).reshape(n, -1).tolist() if len(counted) == n else None)
         for k in sorted(self.active):
             i = self.members[k]
             rows = []
-            for b, (step, logged, batch) in enumerate(self.pending):
+            for b, (step, logged, stepped) in enumerate(self.pending):
                 loss = losses[b][k]
                 rows.append({"step": step, "split": "train", **logged[k], "loss": loss,
-                             "accuracy": None if batch is None else correct[b][k] / batch})
+                             "accuracy": None if correct is None
+                             else correct[b][k] / stepped.targets})
                 if not math.isfinite(loss):
                     finite = [r for r in self.rows[i] + rows
                               if r["split"] == "train" and math.isfinite(r["loss"])]

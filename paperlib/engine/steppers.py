@@ -18,8 +18,8 @@ set the pace (PERFORMANCE-anchors §9). Two remedies:
   replayed, so a step is one launch and reads nothing back. It is the stacked stepper plus the
   capture: its only CUDA-only code is the capture itself.
 
-A stepper writes each member's loss and correct count for the step into the rows the loop gives
-it, and scores its members on a test set through the one evaluation (`score_members`) whichever
+A stepper returns each member's loss and correct count for the step as device tensors (nothing
+read back; the loop stacks a block of them at its one host sync), and scores its members on a test set through the one evaluation (`score_members`) whichever
 stepper it is; `sync(i)` leaves member i's own model and optimizer as a run alone would have them (for its
 checkpoint and its caller), and `drop(i)` masks a member that ended (diverged, stopped): its
 weights, velocities and hyper-parameters are zeroed, so it computes finite zeros and nothing of
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -132,6 +133,16 @@ def _alone(model: nn.Module, objective: Objective):
     return lambda inputs: [call(model, inputs)]
 
 
+class Stepped(NamedTuple):
+    """One step of a group: each member's loss (a 0-d tensor for a run alone, [N] for a fused
+    group), its correct count likewise (None where the task does not classify), and the number
+    of targets that count is over."""
+
+    loss: torch.Tensor
+    correct: torch.Tensor | None
+    targets: int | None
+
+
 class EagerStepper:
     """One run: the model and its optimizer, exactly as a hand-written loop would step them."""
 
@@ -145,11 +156,10 @@ class EagerStepper:
     def start(self, step: int) -> None:
         self.job.model.train()
 
-    def step(self, step: int, hparams: list[dict], losses: torch.Tensor,
-             correct: torch.Tensor) -> int | None:
-        """Train one step; its loss and correct count go into losses[0] and correct[0] (device
-        tensors: nothing is read back). Returns the number of targets its accuracy is over
-        (None where the task does not classify)."""
+    def step(self, step: int, hparams: list[dict]) -> Stepped:
+        """Train one step: its loss and correct count as device tensors (nothing is read back),
+        and the number of targets its accuracy is over (None where the task does not
+        classify)."""
         job = self.job
         set_hparams(self.optimizer, **hparams[0])
         batch = batches.to_device(job.train.batch(step), job.device)
@@ -160,11 +170,10 @@ class EagerStepper:
         self.optimizer.zero_grad(set_to_none=True)
         done.loss.backward()
         self.optimizer.step()
-        losses[0] = done.loss.detach()
         if not classifies(done.logits, done.target):
-            return None
-        correct[0] = (done.logits.argmax(-1) == done.target).sum()
-        return done.target.numel()
+            return Stepped(done.loss.detach(), None, None)
+        return Stepped(done.loss.detach(), (done.logits.argmax(-1) == done.target).sum(),
+                       done.target.numel())
 
     def evaluate(self, test, per_image: bool = False) -> list[Score]:
         model = self.job.model
@@ -306,13 +315,11 @@ class StackedStepper:
     def _advance(self) -> None:
         self._compute()
 
-    def step(self, step: int, hparams: list[dict], losses: torch.Tensor,
-             correct: torch.Tensor) -> int:
+    def step(self, step: int, hparams: list[dict]) -> Stepped:
         self._load(step)
         self._advance()
-        losses.copy_(self.step_loss)
-        correct.copy_(self.step_correct)
-        return self.xs.shape[1]
+        # copies: the next step (a replayed graph) overwrites step_loss and step_correct in place
+        return Stepped(self.step_loss.clone(), self.step_correct.clone(), self.xs.shape[1])
 
     def evaluate(self, test, per_image: bool = False) -> list[Score]:
         self.model.train(False)

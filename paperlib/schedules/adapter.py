@@ -7,6 +7,7 @@ ordinary PyTorch training loop.
 """
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -43,10 +44,14 @@ def set_hparams(
     goes to "momentum" (SGD-style) or to beta1 of "betas" (Adam family, beta2 kept); groups with
     neither are skipped with one warning.
     """
-    lr = _non_negative("lr", lr)
-    if momentum is not None:
+    # the checks' fast path: plain floats in range, as schedules give them every step (a NaN
+    # fails every comparison and takes the full check, which names it)
+    if not (type(lr) is float and 0.0 <= lr < math.inf):
+        lr = _non_negative("lr", lr)
+    if momentum is not None and not (type(momentum) is float and 0.0 <= momentum < 1.0):
         momentum = _momentum("momentum", momentum)
-    if weight_decay is not None:
+    if weight_decay is not None and not (type(weight_decay) is float
+                                         and 0.0 <= weight_decay < math.inf):
         weight_decay = _non_negative("weight_decay", weight_decay)
 
     groups_without_momentum = 0
