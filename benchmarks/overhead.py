@@ -17,13 +17,14 @@ Like for like:
   - a second bare loop also counts each step's correct predictions on the device ("bare+acc"),
     as fit does for the train accuracy it logs: fit/bare+acc is the cost of the engine for the
     same work, fit/bare the cost of everything it does beyond the textbook loop;
-  - interleaved: each repeat times every task's sides one after the other, so drifts in machine
-    load hit all of them; the fastest repeat of each side is reported (load only adds time).
+  - interleaved: each repeat times every task's sides back to back, and a ratio is taken within
+    a repeat, so a drift in the machine's speed hits both of its sides; the median of the
+    repeats' ratios is reported, with their range.
 
-    python benchmarks/overhead.py                   # 5 repeats, a few minutes on 2 CPU cores
-    python benchmarks/overhead.py --repeats 5 --out benchmarks/results/overhead.json
+    python benchmarks/overhead.py                   # 7 repeats, about 4 minutes on 2 CPU cores
+    python benchmarks/overhead.py --repeats 9 --out benchmarks/results/overhead.json
 
-The last line printed is one JSON object: per task the fastest repeat's seconds per step of each side,
+The last line printed is one JSON object: per task the median seconds per step of each side,
 their ratio, and the provenance (device, threads, torch, commit).
 """
 from __future__ import annotations
@@ -149,7 +150,7 @@ def main(argv=None) -> int:
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--scale", type=float, default=1.0,
                         help="times each task's timed steps (default 1)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args(argv)
     tasks = [Task(name, max(4, round(TASKS[name] * args.scale)))
@@ -165,20 +166,27 @@ def main(argv=None) -> int:
             for side, timed in sides.items():
                 times[task.name][side].append(timed(task))
     rows = {}
-    print(f"{'task':<22} {'batch':>5} {'bare ms/step':>13} {'fit ms/step':>12} {'fit/bare':>9} "
-          f"{'fit/bare+acc':>13}")
+    print(f"{'task':<22} {'batch':>5} {'bare ms/step':>13} {'fit ms/step':>12} "
+          f"{'fit/bare':>17} {'fit/bare+acc':>17}")
     for task in tasks:
-        # the fastest repeat of each side: load on the machine only ever adds time
-        best = {side: min(times[task.name][side]) / task.steps for side in sides}
+        t = times[task.name]
+        # each repeat's sides ran back to back: their ratio is paired against the machine's
+        # state at that moment (this CPU's speed drifts by up to 40% between minutes)
+        paired = {name: [f / b for f, b in zip(t["fit"], t[base])]
+                  for name, base in (("ratio", "bare"), ("ratio_to_bare_with_accuracy",
+                                                          "bare+acc"))}
         rows[task.name] = {"batch_size": task.batch_size, "steps": task.steps,
-                           **{f"{side}_s_per_step": v for side, v in best.items()},
-                           "ratio": round(best["fit"] / best["bare"], 3),
-                           "ratio_to_bare_with_accuracy": round(best["fit"] / best["bare+acc"], 3),
-                           "repeats": {k: [round(v, 4) for v in vs]
-                                       for k, vs in times[task.name].items()}}
-        print(f"{task.name:<22} {task.batch_size:>5} {best['bare'] * 1e3:>13.3f} "
-              f"{best['fit'] * 1e3:>12.3f} {best['fit'] / best['bare']:>9.3f} "
-              f"{best['fit'] / best['bare+acc']:>13.3f}")
+                           **{f"{side}_s_per_step": statistics.median(v) / task.steps
+                              for side, v in t.items()},
+                           **{name: round(statistics.median(r), 3) for name, r in paired.items()},
+                           **{f"{name}_range": [round(min(r), 3), round(max(r), 3)]
+                              for name, r in paired.items()},
+                           "repeats": {k: [round(v, 4) for v in vs] for k, vs in t.items()}}
+        row = rows[task.name]
+        print(f"{task.name:<22} {task.batch_size:>5} {row['bare_s_per_step'] * 1e3:>13.3f} "
+              f"{row['fit_s_per_step'] * 1e3:>12.3f} " + " ".join(
+                  f"{row[n]:>6.3f} [{row[n + '_range'][0]:.2f}-{row[n + '_range'][1]:.2f}]"
+                  for n in paired))
     result = {"tasks": rows, "repeats": args.repeats, "precision": "fp32",
               "provenance": provenance("cpu")}
     if args.out:
