@@ -23,6 +23,7 @@ Like for like:
 
     python benchmarks/overhead.py                   # 7 repeats, about 4 minutes on 2 CPU cores
     python benchmarks/overhead.py --repeats 9 --out benchmarks/results/overhead.json
+    python benchmarks/overhead.py --bf16            # also fit in bf16: what auto should pick
 
 The last line printed is one JSON object: per task the median seconds per step of each side,
 their ratio, and the provenance (device, threads, torch, commit).
@@ -48,6 +49,7 @@ from paperlib import io  # noqa: E402
 from paperlib.data import LoaderBatches, batches  # noqa: E402
 from paperlib.engine import Compute, Objective, fit  # noqa: E402
 from paperlib.optim import make_optimizer  # noqa: E402
+from paperlib.device import cpu_has_native_bf16  # noqa: E402
 from paperlib.provenance import provenance  # noqa: E402
 from paperlib.schedules import one_cycle  # noqa: E402
 
@@ -90,13 +92,13 @@ class Task:
         self.lr, self.momentum = one_cycle("smith", 0.01, 0.1, steps // 2, steps,
                                            mom_max=0.95, mom_min=0.85)
 
-    def engine(self) -> float:
+    def engine(self, precision: str = "fp32") -> float:
         model = self.build()
         optimizer = make_optimizer(self.optimizer, model.parameters(), lr=0.01)
         started = time.perf_counter()
         fit(model, LoaderBatches(self.batches), steps=self.steps, lr=self.lr,
             momentum=self.momentum, weight_decay=1e-4, optimizer=optimizer, loss=self.loss,
-            compute=Compute("fp32"), progress=False)
+            compute=Compute(precision), progress=False)
         return time.perf_counter() - started
 
     def bare(self, accuracy: bool = False) -> float:
@@ -152,11 +154,16 @@ def main(argv=None) -> int:
                         help="times each task's timed steps (default 1)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument("--bf16", action="store_true",
+                        help="also time fit under bf16 autocast, paired with fit in fp32 "
+                             "(what precision='auto' would choose is decided from this)")
     args = parser.parse_args(argv)
     tasks = [Task(name, max(4, round(TASKS[name] * args.scale)))
              for name in args.tasks.split(",")]
     sides = {"bare": Task.bare, "bare+acc": lambda task: task.bare(accuracy=True),
              "fit": Task.engine}
+    if args.bf16:
+        sides["fit bf16"] = lambda task: task.engine("bf16")
     for task in tasks:  # warm-up: first calls allocate and pick kernels
         for side in sides.values():
             side(task)
@@ -167,7 +174,7 @@ def main(argv=None) -> int:
                 times[task.name][side].append(timed(task))
     rows = {}
     print(f"{'task':<22} {'batch':>5} {'bare ms/step':>13} {'fit ms/step':>12} "
-          f"{'fit/bare':>17} {'fit/bare+acc':>17}")
+          f"{'fit/bare':>17} {'fit/bare+acc':>17}" + (f" {'bf16/fp32':>17}" if args.bf16 else ""))
     for task in tasks:
         t = times[task.name]
         # each repeat's sides ran back to back: their ratio is paired against the machine's
@@ -175,6 +182,8 @@ def main(argv=None) -> int:
         paired = {name: [f / b for f, b in zip(t["fit"], t[base])]
                   for name, base in (("ratio", "bare"), ("ratio_to_bare_with_accuracy",
                                                           "bare+acc"))}
+        if "fit bf16" in t:  # the step time in bf16 over fp32: below 1, bf16 pays
+            paired["bf16_over_fp32"] = [b / f for b, f in zip(t["fit bf16"], t["fit"])]
         rows[task.name] = {"batch_size": task.batch_size, "steps": task.steps,
                            **{f"{side}_s_per_step": statistics.median(v) / task.steps
                               for side, v in t.items()},
@@ -187,7 +196,9 @@ def main(argv=None) -> int:
               f"{row['fit_s_per_step'] * 1e3:>12.3f} " + " ".join(
                   f"{row[n]:>6.3f} [{row[n + '_range'][0]:.2f}-{row[n + '_range'][1]:.2f}]"
                   for n in paired))
-    result = {"tasks": rows, "repeats": args.repeats, "precision": "fp32",
+    result = {"tasks": rows, "repeats": args.repeats,
+              "precision": "fp32" + (", and fit in bf16 autocast" if args.bf16 else ""),
+              "cpu_has_native_bf16": cpu_has_native_bf16(),
               "provenance": provenance("cpu")}
     if args.out:
         io.write_json(args.out, result)
