@@ -42,8 +42,15 @@ def git_commit() -> str | None:
     return _git("rev-parse", "HEAD")
 
 
+# What the project's own runs write: a figure made while an earlier figure of the same `make
+# figures` replaced its committed CSV is not made from edited code
+RESULTS = ("figures", "reports", "benchmarks/results")
+
+
 def git_dirty() -> bool | None:
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    """Whether a tracked file other than the results (RESULTS) differs from the commit."""
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                  *(f":(exclude){folder}" for folder in RESULTS))
     return None if status is None else bool(status)
 
 

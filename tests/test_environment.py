@@ -60,3 +60,25 @@ def test_provenance_records_the_locks_hash_and_whether_this_environment_is_the_l
     record = environment_lock()
     assert record["sha256"] == hashlib.sha256(LOCK.read_bytes()).hexdigest()
     assert record["installed"] == "as locked" or record["installed"].startswith("differs: ")
+
+
+def test_dirty_means_edited_code_not_the_results_a_figure_run_rewrites(tmp_path, monkeypatch):
+    import subprocess
+    from paperlib import provenance as P
+    repo = tmp_path / "repo"
+    for folder in ("paperlib", "figures", "reports/small", "benchmarks/results"):
+        (repo / folder).mkdir(parents=True)
+    for path in ("paperlib/a.py", "figures/fig1a.csv", "reports/small/timings.tsv",
+                 "benchmarks/results/x.json"):
+        (repo / path).write_text("0\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    subprocess.run([*git, "add", "."], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "c"], cwd=repo, check=True)
+    monkeypatch.setattr(P, "PROJECT_ROOT", repo)
+    assert P.git_dirty() is False
+    for path in ("figures/fig1a.csv", "reports/small/timings.tsv", "benchmarks/results/x.json"):
+        (repo / path).write_text("1\n")
+    assert P.git_dirty() is False
+    (repo / "paperlib/a.py").write_text("1\n")
+    assert P.git_dirty() is True
