@@ -114,6 +114,7 @@ def test_a_smoke_figure_trains_fused_as_apart_within_its_own_rounding_drift(figu
     assert images <= max(1, CHAOS * own_images)
 
 
+@pytest.mark.slow  # trains all seven smoke figures (~25 s): make test-all and CI run it
 def test_the_estimate_lands_within_2x_of_each_smoke_figure_as_measured(tmp_path):
     estimate = E.estimate(E.work(list(FIGURES), "smoke"), device="cpu").set_index("figure")
     ratio = {}
