@@ -14,7 +14,7 @@ NOTEBOOKS := 01_lr_range_test 02_fig5_super_convergence 03_fig8_cyclical_momentu
 NOTEBOOKS += $(if $(filter paper,$(PROFILE)),,05_disciplined_recipe)
 # Notebook 04 is CIFAR-100's; where only CIFAR-10 is at hand: make figures DATASET_04=cifar10
 DATASET_04 ?= cifar100
-# auto: bf16 on CUDA and on CPUs with native bf16, else fp32; fp32 is Smith's arithmetic
+# auto: bf16 on CUDA, and for convnets on CPUs with native bf16, else fp32; fp32 is Smith's arithmetic
 PRECISION ?= auto
 
 .PHONY: setup lock test test-all notebooks figures estimate plan report benchmark lab clean
