@@ -91,7 +91,9 @@ def test_a_smoke_figure_without_fused_groups_is_the_same_bytes_with_fuse_on(figu
                                   _rows(figure, "off", "auto").metrics, check_exact=True)
 
 
-@pytest.mark.parametrize("figure", sorted(FUSED))
+# fig15a's comparison (7-12 s, the longest) runs in make test-all and CI; the other four here
+@pytest.mark.parametrize("figure", [pytest.param(f, marks=pytest.mark.slow) if f == "fig15a"
+                                    else f for f in sorted(FUSED)])
 def test_a_smoke_figure_trains_fused_as_apart_within_its_own_rounding_drift(figure,
                                                                             monkeypatch):
     with monkeypatch.context() as m:
