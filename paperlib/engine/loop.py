@@ -245,7 +245,8 @@ class _Loop:
         if not self.pending:
             return
         n = len(self.pending)
-        # one stack and one read per block: [n steps, members]
+        # a block read at once, [n steps, members]: one stack and one read for the losses, one for
+        # the correct counts
         losses = torch.stack([p[2].loss for p in self.pending]).reshape(n, -1).tolist()
         counted = [p[2].correct for p in self.pending if p[2].correct is not None]
         correct = (torch.stack(counted).reshape(n, -1).tolist() if len(counted) == n else None)
